@@ -1,0 +1,18 @@
+"""Errors raised by the bot's own services (Imgur errors live in ``bot.imgur.errors``)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+QuotaScope = Literal["guild", "user", "upload", "client", "imgur_user", "post", "scheduler"]
+
+
+class QuotaExceeded(Exception):
+    """The ledger refused a charge. ``resets_at`` says when asking again can succeed."""
+
+    def __init__(self, scope: QuotaScope, resets_at: datetime | None, detail: str = "") -> None:
+        super().__init__(detail or f"quota exceeded for {scope}")
+        self.scope: QuotaScope = scope
+        self.resets_at = resets_at
+        self.detail = detail

@@ -1,0 +1,74 @@
+"""One hierarchy for everything that can go wrong talking to Imgur.
+
+The sans-I/O core (``sansio.py``) maps every error body shape Imgur is known to send
+(``imgur-api.md`` §3.4 and §4) onto these classes; the transport adds timeouts and
+connection failures. Cogs never see HTTP: they see one of these, and the command tree's
+``on_error`` turns it into words.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+RateScope = Literal["client", "user", "post", "upload"]
+
+
+class ImgurError(Exception):
+    """Base class. ``status`` is the HTTP status (0 when no response arrived)."""
+
+    def __init__(self, message: str, *, status: int = 0, request: str | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.request = request
+
+    @property
+    def counted(self) -> bool:
+        """Whether Imgur is likely to have charged a credit for the failed call."""
+        return self.status not in (0, 429)
+
+
+class NotFound(ImgurError):
+    """The image, album, tag or account does not exist (JSON or HTML 404)."""
+
+
+class AuthError(ImgurError):
+    """Missing, invalid or expired credentials (401, most 403s, Mashape key errors)."""
+
+
+class RateLimited(ImgurError):
+    """Imgur refused because a limit was hit. ``resets_at`` is when it lifts, if known."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        scope: RateScope,
+        resets_at: datetime | None = None,
+        status: int = 429,
+        request: str | None = None,
+    ) -> None:
+        super().__init__(message, status=status, request=request)
+        self.scope: RateScope = scope
+        self.resets_at = resets_at
+
+
+class OverCapacity(ImgurError):
+    """"Imgur is temporarily over capacity" (403/500 with that text, or status 1203)."""
+
+
+class UploadRejected(ImgurError):
+    """The upload itself was refused: too large, wrong type, corrupt. Not worth retrying."""
+
+    def __init__(self, reason: str, *, status: int = 400, request: str | None = None) -> None:
+        super().__init__(reason, status=status, request=request)
+        self.reason = reason
+
+
+class ServerError(ImgurError):
+    """5xx or an Imgur-side failure that may pass (also: timeouts, connection resets)."""
+
+
+class BadResponse(ImgurError):
+    """A body we cannot read: HTML where JSON was due, truncated or invalid JSON, empty."""
