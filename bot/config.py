@@ -1,0 +1,257 @@
+"""Typed, validated configuration.
+
+Three sources, later ones winning: the TOML file (``config.toml``; every key documented in
+``config.example.toml``), ``IMGURBOT_<SECTION>__<KEY>`` environment variables, and — for
+secrets only — ``DISCORD_TOKEN`` style variables or files named by ``DISCORD_TOKEN_FILE``
+(Docker secrets). Secrets are never read from the TOML file: a secret there is an error,
+because that file tends to end up in a repository.
+
+``load_config`` raises ``ConfigError`` whose ``problems`` are one line each, naming the key,
+the bad value and what is allowed; the CLI prints them and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+)
+
+ENV_PREFIX = "IMGURBOT_"
+SECRET_NAMES = (
+    "DISCORD_TOKEN",
+    "IMGUR_CLIENT_ID",
+    "IMGUR_CLIENT_SECRET",
+    "IMGUR_REFRESH_TOKEN",
+    "RAPIDAPI_KEY",
+)
+
+
+class ConfigError(Exception):
+    """Invalid configuration. ``problems`` holds one human-readable line per problem."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("\n".join(problems))
+        self.problems = problems
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+class DiscordSettings(_Section):
+    dev_guild_id: int | None = Field(None, description="Guild that gets commands at start-up.")
+    owner_ids: list[int] = Field(default_factory=list)
+    api_base_url: str | None = None
+    gateway_url: str | None = None
+    command_timeout_s: float = Field(20.0, gt=0)
+    shutdown_grace_s: float = Field(10.0, gt=0)
+    cooldown_per_user_s: float = Field(3.0, ge=0)
+
+
+class ImgurSettings(_Section):
+    api_base_url: str = "https://api.imgur.com"
+    commercial: bool = False
+    rapidapi_base_url: str = "https://imgur-apiv3.p.rapidapi.com"
+    rapidapi_host: str = "imgur-apiv3.p.rapidapi.com"
+    use_emulator: Literal["auto", "always", "never"] = "auto"
+    connect_timeout_s: float = Field(5.0, gt=0)
+    total_timeout_s: float = Field(15.0, gt=0)
+    max_retries: int = Field(3, ge=0, le=10)
+    retry_budget_s: float = Field(20.0, gt=0)
+    backoff_base_s: float = Field(0.5, gt=0)
+    backoff_max_s: float = Field(8.0, gt=0)
+    max_connections: int = Field(100, ge=1)
+    user_agent: str = "imgurbot/0.1 (+self-hosted Discord bot)"
+
+
+class CacheSettings(_Section):
+    enabled: bool = True
+    max_entries: int = Field(5000, ge=0)
+    keep_stale_s: int = Field(2 * 86400, ge=0)
+    ttl_frontpage_s: int = Field(600, ge=0)
+    ttl_search_s: int = Field(900, ge=0)
+    ttl_tag_s: int = Field(900, ge=0)
+    ttl_tags_s: int = Field(86400, ge=0)
+    ttl_subreddit_s: int = Field(900, ge=0)
+    ttl_item_s: int = Field(3600, ge=0)
+    ttl_account_s: int = Field(900, ge=0)
+    ttl_memegen_s: int = Field(7 * 86400, ge=0)
+    ttl_default_s: int = Field(300, ge=0)
+
+
+class LedgerSettings(_Section):
+    daily_client_budget: int = Field(12500, ge=1)
+    safety_reserve: float = Field(0.10, ge=0, lt=1)
+    scheduler_reserve: float = Field(0.05, ge=0, lt=1)
+    guild_floor: int = Field(50, ge=0)
+    active_days: int = Field(7, ge=1)
+    user_burst_per_minute: int = Field(10, ge=1)
+    guild_uploads_per_hour: int = Field(10, ge=0)
+    user_reserve: int = Field(25, ge=0)
+    post_reserve: int = Field(50, ge=0)
+    upload_reserve: int = Field(5, ge=0)
+    audit_retention_days: int = Field(30, ge=1)
+
+
+class StoreSettings(_Section):
+    path: Path = Path("./data/imgurbot.db")
+    busy_timeout_ms: int = Field(5000, ge=0)
+
+
+class LoggingSettings(_Section):
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    format: Literal["text", "json"] = "text"
+    file: Path | None = None
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class EmulatorSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8089, ge=0, le=65535)
+    seed: int = 1
+    public_url: str | None = None
+
+
+class Secrets(BaseModel):
+    """Secrets, each a ``SecretStr`` so a repr or log line shows ``**********``."""
+
+    model_config = ConfigDict(frozen=True)
+
+    discord_token: SecretStr | None = None
+    imgur_client_id: SecretStr | None = None
+    imgur_client_secret: SecretStr | None = None
+    imgur_refresh_token: SecretStr | None = None
+    rapidapi_key: SecretStr | None = None
+
+
+class Config(_Section):
+    discord: DiscordSettings = DiscordSettings()
+    imgur: ImgurSettings = ImgurSettings()
+    cache: CacheSettings = CacheSettings()
+    ledger: LedgerSettings = LedgerSettings()
+    store: StoreSettings = StoreSettings()
+    logging: LoggingSettings = LoggingSettings()
+    emulator: EmulatorSettings = EmulatorSettings()
+    secrets: Secrets = Field(default_factory=Secrets, exclude=True)
+    source: Path | None = Field(None, exclude=True)
+
+
+def _set_path(tree: dict[str, Any], dotted: list[str], value: Any) -> None:
+    node = tree
+    for part in dotted[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError([f"{'.'.join(dotted)}: cannot override inside a non-table value"])
+        node = child
+    node[dotted[-1]] = value
+
+
+def _env_value(raw: str) -> Any:
+    """Parse an override as a TOML value when it is one (numbers, booleans, lists), else text."""
+    try:
+        return tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        return raw
+
+
+def _read_secrets(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
+    values: dict[str, str] = {}
+    problems: list[str] = []
+    for name in SECRET_NAMES:
+        direct = env.get(name)
+        file_name = env.get(f"{name}_FILE")
+        if direct:
+            values[name.lower()] = direct.strip()
+        elif file_name:
+            try:
+                values[name.lower()] = Path(file_name).read_text(encoding="utf-8").strip()
+            except OSError as exc:
+                problems.append(
+                    f"{name}_FILE: cannot read {file_name!r} ({exc.strerror or exc}); "
+                    "point it at a readable file holding the secret"
+                )
+    return Secrets(**values), problems
+
+
+def _describe(error: Any) -> str:
+    loc = ".".join(str(p) for p in error["loc"])
+    kind = error["type"]
+    value = error.get("input")
+    if kind == "extra_forbidden":
+        return f"{loc}: unknown setting (see config.example.toml for the allowed keys)"
+    shown = "" if isinstance(value, dict) else f" = {value!r}"
+    return f"{loc}{shown}: {error['msg']}"
+
+
+def load_config(path: Path | str | None, env: Mapping[str, str] | None = None) -> Config:
+    """Read, merge and validate configuration. ``path`` None or missing-by-default means defaults.
+
+    A path that was asked for explicitly but does not exist is an error.
+    """
+    env = os.environ if env is None else env
+    problems: list[str] = []
+    tree: dict[str, Any] = {}
+    source: Path | None = None
+    if path is not None:
+        source = Path(path)
+        try:
+            tree = tomllib.loads(source.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ConfigError(
+                [f"config file {str(source)!r} does not exist: copy config.example.toml there"]
+            ) from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError([f"{source}: not valid TOML ({exc})"]) from None
+        except OSError as exc:
+            raise ConfigError([f"{source}: cannot read ({exc.strerror or exc})"]) from None
+
+    for key in list(tree):
+        if key.upper() in SECRET_NAMES or key.lower() == "secrets":
+            problems.append(
+                f"{key}: secrets never go in the config file; set the {key.upper()} "
+                f"environment variable (or {key.upper()}_FILE) instead"
+            )
+            tree.pop(key)
+
+    for name, raw in env.items():
+        if not name.startswith(ENV_PREFIX) or name == "IMGURBOT_CONFIG":
+            continue
+        dotted = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
+        if len(dotted) < 2 or not all(dotted):
+            problems.append(f"{name}: overrides are named IMGURBOT_<SECTION>__<KEY>")
+            continue
+        try:
+            _set_path(tree, dotted, _env_value(raw))
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+
+    secrets, secret_problems = _read_secrets(env)
+    problems.extend(secret_problems)
+    try:
+        config = Config.model_validate(tree)
+    except ValidationError as exc:
+        problems.extend(_describe(e) for e in exc.errors())
+        config = None
+    if problems or config is None:
+        raise ConfigError(problems)
+    return config.model_copy(update={"secrets": secrets, "source": source})
+
+
+def default_config_path(env: Mapping[str, str] | None = None) -> Path:
+    env = os.environ if env is None else env
+    return Path(env.get("IMGURBOT_CONFIG") or "config.toml")
