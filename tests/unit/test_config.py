@@ -1,0 +1,112 @@
+"""Configuration: defaults, overrides, secrets, and the one-line-per-problem errors."""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+import pytest
+
+from bot.config import Config, ConfigError, load_config
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def problems_of(tmp_path: Path, toml: str = "", env: dict[str, str] | None = None) -> list[str]:
+    path = tmp_path / "config.toml"
+    path.write_text(toml)
+    with pytest.raises(ConfigError) as caught:
+        load_config(path, env or {})
+    return caught.value.problems
+
+
+def test_example_config_is_exactly_the_defaults():
+    assert load_config(REPO / "config.example.toml", {}).model_dump() == Config().model_dump()
+
+
+def test_example_config_documents_every_key():
+    example = tomllib.loads((REPO / "config.example.toml").read_text())
+    text = (REPO / "config.example.toml").read_text()
+    for section, model in Config.model_fields.items():
+        if section in ("secrets", "source"):
+            continue
+        for key in model.annotation.model_fields:
+            documented = key in example.get(section, {}) or f"# {key} =" in text
+            assert documented, f"[{section}] {key} is missing from config.example.toml"
+
+
+def test_env_overrides_parse_as_toml_values():
+    config = load_config(
+        None,
+        {
+            "IMGURBOT_LOGGING__LEVEL": "debug",
+            "IMGURBOT_LEDGER__GUILD_FLOOR": "7",
+            "IMGURBOT_CACHE__ENABLED": "false",
+            "IMGURBOT_DISCORD__OWNER_IDS": "[1, 2]",
+        },
+    )
+    assert config.logging.level == "DEBUG"
+    assert config.ledger.guild_floor == 7
+    assert config.cache.enabled is False
+    assert config.discord.owner_ids == [1, 2]
+
+
+def test_unknown_key_is_named(tmp_path):
+    problems = problems_of(tmp_path, "[ledger]\nguild_flor = 3\n")
+    assert problems == [
+        "ledger.guild_flor: unknown setting (see config.example.toml for the allowed keys)"
+    ]
+
+
+def test_wrong_type_names_key_and_value(tmp_path):
+    (problem,) = problems_of(tmp_path, '[imgur]\nmax_retries = "many"\n')
+    assert problem.startswith("imgur.max_retries = 'many':")
+    assert "integer" in problem
+
+
+def test_bad_value_says_what_is_allowed(tmp_path):
+    (problem,) = problems_of(tmp_path, '[imgur]\nuse_emulator = "sometimes"\n')
+    assert "imgur.use_emulator = 'sometimes'" in problem
+    assert "'auto'" in problem and "'never'" in problem
+
+
+def test_every_problem_is_reported_at_once(tmp_path):
+    problems = problems_of(
+        tmp_path,
+        "[ledger]\nsafety_reserve = 2.0\n[nope]\nx = 1\n",
+        {"IMGURBOT_STORE__BUSY_TIMEOUT_MS": "-1"},
+    )
+    assert len(problems) == 3
+
+
+def test_missing_file_is_a_clear_problem(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(tmp_path / "nope.toml", {})
+    assert "does not exist" in caught.value.problems[0]
+
+
+def test_invalid_toml_is_reported(tmp_path):
+    assert "not valid TOML" in problems_of(tmp_path, "[ledger\n")[0]
+
+
+def test_secret_in_the_file_is_refused(tmp_path):
+    (problem,) = problems_of(tmp_path, 'discord_token = "abc"\n')
+    assert "DISCORD_TOKEN" in problem and "abc" not in problem
+
+
+def test_secrets_from_env_and_files_never_show_in_repr(tmp_path):
+    secret_file = tmp_path / "imgur_id"
+    secret_file.write_text("file-secret-value\n")
+    config = load_config(
+        None, {"DISCORD_TOKEN": "env-secret-value", "IMGUR_CLIENT_ID_FILE": str(secret_file)}
+    )
+    assert config.secrets.discord_token.get_secret_value() == "env-secret-value"
+    assert config.secrets.imgur_client_id.get_secret_value() == "file-secret-value"
+    for text in (repr(config), str(config), repr(config.secrets), config.model_dump_json()):
+        assert "secret-value" not in text
+
+
+def test_unreadable_secret_file_is_a_problem(tmp_path):
+    with pytest.raises(ConfigError) as caught:
+        load_config(None, {"DISCORD_TOKEN_FILE": str(tmp_path / "missing")})
+    assert caught.value.problems[0].startswith("DISCORD_TOKEN_FILE: cannot read")
