@@ -16,3 +16,7 @@ class QuotaExceeded(Exception):
         self.scope: QuotaScope = scope
         self.resets_at = resets_at
         self.detail = detail
+
+
+class BadInput(Exception):
+    """What a member typed cannot be asked of Imgur (a malformed link, an invalid tag)."""

@@ -1,0 +1,224 @@
+"""The bot: who owns what, and for how long.
+
+``open_bot`` owns every lifetime (the discord.py ``advanced_startup`` pattern): the aiohttp
+session, the SQLite store, the Imgur client (or the built-in emulator behind it), the quota
+ledger and the scheduler are opened in order and closed in reverse, whatever happens.
+``ImgurBot`` receives them ready-made; ``setup_hook`` loads the cogs (one failing cog is
+logged, the rest load) and syncs the commands to the dev guild only. Global syncs happen
+through ``imgurbot sync``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import AsyncIterator, Sequence
+from contextlib import AsyncExitStack, asynccontextmanager
+
+import aiohttp
+import discord
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from discord.ext import commands
+
+from bot.clock import Clock, SystemClock
+from bot.config import Config
+from bot.imgur_backend import ImgurBackend, open_imgur
+from bot.imgur_service import ImgurService
+from bot.inflight import InFlight
+from bot.ledger import Ledger
+from bot.replies import NO_MENTIONS
+from bot.store import Store
+from bot.tree import ImgurTree
+
+log = logging.getLogger(__name__)
+
+EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin")
+
+
+def point_discordpy_at(config: Config) -> None:
+    """Send discord.py's REST and gateway traffic where the config says (proxy or fake)."""
+    if config.discord.api_base_url:
+        discord.http.Route.BASE = config.discord.api_base_url.rstrip("/")
+    if config.discord.gateway_url:
+        import yarl
+
+        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord.gateway_url)
+
+
+class ImgurBot(commands.Bot):
+    """The bot. Cogs reach Imgur only through ``bot.imgur`` (an ``ImgurService``), which
+    charges every call to the ledger; the raw client is not theirs to hold."""
+
+    def __init__(
+        self,
+        config: Config,
+        *,
+        session: aiohttp.ClientSession,
+        store: Store,
+        ledger: Ledger,
+        imgur: ImgurService,
+        scheduler: AsyncIOScheduler,
+        clock: Clock,
+        extensions: Sequence[str] = EXTENSIONS,
+        sync_on_start: bool = True,
+        **options,
+    ) -> None:
+        intents = discord.Intents.default()
+        intents.message_content = False
+        intents.members = False
+        super().__init__(
+            command_prefix=commands.when_mentioned,
+            intents=intents,
+            tree_cls=ImgurTree,
+            allowed_mentions=NO_MENTIONS,
+            owner_ids=set(config.discord.owner_ids) or None,
+            help_command=None,
+            **options,
+        )
+        self.config = config
+        self.session = session
+        self.store = store
+        self.ledger = ledger
+        self.imgur = imgur
+        self.scheduler = scheduler
+        self.clock = clock
+        self.inflight = InFlight()
+        self.failed_extensions: dict[str, str] = {}
+        self._extensions = tuple(extensions)
+        self._sync_on_start = sync_on_start
+
+    async def setup_hook(self) -> None:
+        for name in self._extensions:
+            try:
+                await self.load_extension(name)
+            except commands.ExtensionError as exc:
+                cause = exc.__cause__ or exc
+                self.failed_extensions[name] = f"{type(cause).__name__}: {cause}"
+                log.error("cog %s failed to load; the others still run", name, exc_info=cause)
+        if not self.scheduler.running:
+            self.scheduler.start()
+        guild_id = self.config.discord.dev_guild_id
+        if self._sync_on_start and guild_id:
+            guild = discord.Object(id=guild_id)
+            self.tree.copy_global_to(guild=guild)
+            synced = await self.tree.sync(guild=guild)
+            log.info("synced %d commands to dev guild %s", len(synced), guild_id)
+
+    async def is_owner(self, user: discord.abc.User) -> bool:
+        # The application's owner (or team) always counts; config adds more.
+        if user.id in self.config.discord.owner_ids:
+            return True
+        return await super().is_owner(user)
+
+    async def drain_and_close(self) -> None:
+        """Stop taking commands, let in-flight ones finish (bounded), then close."""
+        assert isinstance(self.tree, ImgurTree)
+        self.tree.accepting = False
+        grace = self.config.discord.shutdown_grace_s
+        if not await self.inflight.wait_idle(grace):
+            log.warning("shutting down with %d command(s) still running", self.inflight.count)
+        await self.close()
+
+    async def close(self) -> None:
+        if self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        await super().close()
+
+
+@asynccontextmanager
+async def open_bot(
+    config: Config,
+    *,
+    clock: Clock | None = None,
+    extensions: Sequence[str] = EXTENSIONS,
+    sync_on_start: bool = True,
+    **options,
+) -> AsyncIterator[ImgurBot]:
+    """Open every resource the bot owns, yield the bot, and close all of it afterwards."""
+    clock = clock or SystemClock()
+    point_discordpy_at(config)
+    async with AsyncExitStack() as stack:
+        timeout = aiohttp.ClientTimeout(
+            total=config.imgur.total_timeout_s, connect=config.imgur.connect_timeout_s
+        )
+        connector = aiohttp.TCPConnector(limit=config.imgur.max_connections)
+        session = await stack.enter_async_context(
+            aiohttp.ClientSession(timeout=timeout, connector=connector)
+        )
+        store = await Store.open(config.store)
+        stack.push_async_callback(store.close)
+        ledger = await Ledger.open(store, config.ledger, clock=clock)
+        backend: ImgurBackend = await stack.enter_async_context(
+            open_imgur(config, session=session, clock=clock)
+        )
+        backend.client.add_listener(ledger.observe)
+        scheduler = AsyncIOScheduler(timezone="UTC")
+        bot = ImgurBot(
+            config,
+            session=session,
+            store=store,
+            ledger=ledger,
+            imgur=ImgurService(backend.client, ledger, clock=clock),
+            scheduler=scheduler,
+            clock=clock,
+            extensions=extensions,
+            sync_on_start=sync_on_start,
+            **options,
+        )
+        bot.imgur_backend = backend  # for `/imgur-admin` health and the tests, not for cogs
+        async with bot:
+            yield bot
+
+
+async def run_bot(config: Config) -> int:
+    """``imgurbot run``: run until SIGINT/SIGTERM, then shut down gracefully."""
+    assert config.secrets.discord_token is not None
+    token = config.secrets.discord_token.get_secret_value()
+    loop = asyncio.get_running_loop()
+    try:
+        async with open_bot(config) as bot:
+            if bot.imgur_backend.emulated:
+                log.warning(
+                    "IMGUR_CLIENT_ID is not set: answering from the built-in Imgur emulator at %s",
+                    bot.imgur_backend.base_url,
+                )
+            stopping = asyncio.Event()
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                loop.add_signal_handler(sig, stopping.set)
+            runner = asyncio.create_task(bot.start(token))
+            stopper = asyncio.create_task(stopping.wait())
+            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            if stopper in done:
+                log.info("signal received: finishing in-flight commands, then stopping")
+                await bot.drain_and_close()
+            stopper.cancel()
+            await runner
+    except discord.LoginFailure:
+        log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the portal")
+        return 1
+    except discord.PrivilegedIntentsRequired:
+        log.error("Discord refused the gateway intents the bot asked for")
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
+
+
+async def sync_commands(config: Config, guild_id: int | None) -> int:
+    """``imgurbot sync``: publish the command tree globally or to one guild, then exit."""
+    assert config.secrets.discord_token is not None
+    async with open_bot(config, sync_on_start=False) as bot:
+        try:
+            await bot.login(config.secrets.discord_token.get_secret_value())
+        except discord.LoginFailure:
+            log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the portal")
+            return 1
+        guild = discord.Object(id=guild_id) if guild_id else None
+        if guild:
+            bot.tree.copy_global_to(guild=guild)
+        synced = await bot.tree.sync(guild=guild)
+        where = f"guild {guild_id}" if guild_id else "globally (may take up to an hour to show)"
+        print(f"synced {len(synced)} commands {where}")
+    return 0

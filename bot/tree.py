@@ -1,0 +1,115 @@
+"""The command tree: one place where every error turns into a few friendly words.
+
+Errors are typed where they arise (``QuotaExceeded`` in the ledger, ``ImgurError``s in
+the client, discord.py's check failures) and only here become text. Unexpected errors are
+logged with a short id that the member's message shows, so an admin can find the log
+line; no traceback, path or secret ever reaches chat.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from datetime import UTC, datetime, timedelta
+
+import discord
+from discord import app_commands
+
+from bot.errors import BadInput, QuotaExceeded
+from bot.imgur import errors as imgur
+from bot.replies import relative_time, reply_privately
+
+log = logging.getLogger(__name__)
+
+QUOTA_WORDS = {
+    "guild": "This server has used its Imgur allowance for today.",
+    "user": "You're going a bit fast.",
+    "upload": "This server has reached its upload limit for the hour.",
+    "client": "The bot has used today's Imgur budget.",
+    "imgur_user": "Imgur has asked the bot to slow down.",
+    "post": "Imgur has asked the bot to slow down.",
+    "scheduler": "The scheduled posts' budget is spent for today.",
+}
+
+
+def _wait_text(resets_at: datetime | None, fallback: str = "later") -> str:
+    return f"Try again {relative_time(resets_at)}." if resets_at else f"Try again {fallback}."
+
+
+def describe_error(error: BaseException) -> tuple[str, bool]:
+    """Return (message for the member, whether this is unexpected and must be logged)."""
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, app_commands.CommandOnCooldown):
+        when = datetime.now(UTC) + timedelta(seconds=error.retry_after)
+        return f"Slow down a little: you can use this again {relative_time(when)}.", False
+    if isinstance(error, app_commands.MissingPermissions):
+        needed = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"You need the {needed} permission to do that.", False
+    if isinstance(error, app_commands.BotMissingPermissions):
+        needed = ", ".join(p.replace("_", " ") for p in error.missing_permissions)
+        return f"I need the {needed} permission in this channel to do that.", False
+    if isinstance(error, app_commands.NoPrivateMessage):
+        return "That command only works in a server.", False
+    if isinstance(error, app_commands.CheckFailure):
+        return str(error) or "You can't use that command here.", False
+    if isinstance(error, app_commands.TransformerError):
+        return f"I couldn't understand {error.value!r} for that option.", False
+    if isinstance(error, BadInput):
+        return str(error), False
+    if isinstance(error, QuotaExceeded):
+        words = QUOTA_WORDS.get(error.scope, "The bot is out of Imgur credits for now.")
+        return f"{words} {_wait_text(error.resets_at)}", False
+    if isinstance(error, imgur.NotFound):
+        return "Imgur has nothing there: check the link or the name.", False
+    if isinstance(error, imgur.RateLimited):
+        return f"Imgur is rate-limiting the bot. {_wait_text(error.resets_at)}", False
+    if isinstance(error, imgur.OverCapacity):
+        return "Imgur is over capacity right now. Try again in a few minutes.", False
+    if isinstance(error, imgur.UploadRejected):
+        return f"Imgur refused the upload: {error.reason}", False
+    if isinstance(error, imgur.AuthError):
+        log.warning("Imgur refused the bot's credentials: %s", error.message)
+        return "Imgur refused the bot's credentials; the bot's owner has to check them.", False
+    if isinstance(error, imgur.BadResponse):
+        return "Imgur sent an answer I couldn't read. Try again in a moment.", False
+    if isinstance(error, imgur.ServerError | TimeoutError):
+        return "Imgur isn't answering right now. Try again in a few minutes.", False
+    if isinstance(error, imgur.ImgurError):
+        return f"Imgur said no: {error.message}", False
+    return "", True
+
+
+class ImgurTree(app_commands.CommandTree):
+    """Adds the shutdown gate and the single error handler."""
+
+    accepting = True
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        if self.accepting:
+            return True
+        if interaction.type is discord.InteractionType.application_command:
+            await reply_privately(interaction, "The bot is restarting. Try again in a minute.")
+        return False
+
+    async def on_error(
+        self, interaction: discord.Interaction, error: app_commands.AppCommandError
+    ) -> None:
+        message, unexpected = describe_error(error)
+        if unexpected:
+            error_id = secrets.token_hex(4)
+            original = getattr(error, "original", error)
+            command = interaction.command.qualified_name if interaction.command else "?"
+            log.error(
+                "unexpected error %s in /%s (guild %s)",
+                error_id,
+                command,
+                interaction.guild_id,
+                exc_info=(type(original), original, original.__traceback__),
+                extra={"error_id": error_id, "command": command},
+            )
+            message = (
+                f"Something went wrong on my side (error id `{error_id}`). "
+                "The bot's owner can look it up in the logs."
+            )
+        await reply_privately(interaction, message)
