@@ -55,7 +55,7 @@ class RateLimited(ImgurError):
 
 
 class OverCapacity(ImgurError):
-    """"Imgur is temporarily over capacity" (403/500 with that text, or status 1203)."""
+    """ "Imgur is temporarily over capacity" (403/500 with that text, or status 1203)."""
 
 
 class UploadRejected(ImgurError):
@@ -72,3 +72,8 @@ class ServerError(ImgurError):
 
 class BadResponse(ImgurError):
     """A body we cannot read: HTML where JSON was due, truncated or invalid JSON, empty."""
+
+
+class ApiError(ImgurError):
+    """Imgur answered with an error that fits no narrower class (a 400 for a bad parameter,
+    a 409, or an error message inside a body marked successful)."""

@@ -1,0 +1,735 @@
+"""Imgur API v3 without I/O: build requests, read responses.
+
+Two halves, both pure:
+
+- one builder per endpoint returns a frozen ``Request`` that says everything the transport
+  and the quota ledger need: method, path, query, form fields, the credits Imgur will count
+  (``cost``), the cache class (``kind``) and the cache key;
+- ``decipher_response(status, headers, body)`` returns the envelope's ``data`` or raises the
+  matching ``ImgurError`` subclass for every error shape catalogued in ``imgur-api.md``
+  §3.4, §4 and §8 (classic envelope, object errors, ``errors[]``, gateway messages, HTML).
+
+Nothing here touches the network or the clock (``now`` is passed in), so every rule is
+tested with recorded bodies and property tests.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from urllib.parse import quote, urlencode
+
+from pydantic import SecretStr
+
+from bot.imgur.errors import (
+    ApiError,
+    AuthError,
+    BadResponse,
+    ImgurError,
+    NotFound,
+    OverCapacity,
+    RateLimited,
+    RateScope,
+    ServerError,
+    UploadRejected,
+)
+from bot.imgur.ratelimit import RateLimits
+
+Kind = Literal[
+    "frontpage",
+    "search",
+    "tag",
+    "tags",
+    "subreddit",
+    "item",
+    "account",
+    "memegen",
+    "credits",
+    "upload",
+    "write",
+    "oauth",
+]
+Method = Literal["GET", "POST", "PUT", "DELETE"]
+Auth = Literal["client", "bearer"]
+FormValue = str | SecretStr
+
+CALL_COST = 1
+UPLOAD_COST = 10
+
+# Allowed path values (imgur-api.md §5.1).
+SECTIONS = ("hot", "top", "user")
+GALLERY_SORTS = ("viral", "top", "time", "rising")
+WINDOWS = ("day", "week", "month", "year", "all")
+SEARCH_SORTS = ("time", "viral", "top")
+TAG_SORTS = ("viral", "top", "time")
+SUBREDDIT_SORTS = ("time", "top")
+MEME_SORTS = ("viral", "time", "top")
+SEARCH_TYPES = ("jpg", "png", "gif", "anigif", "album")
+SEARCH_SIZES = ("small", "med", "big", "lrg", "huge")
+
+_ID = re.compile(r"[A-Za-z0-9]{1,64}")
+_TAG = re.compile(r"[\w\- ]{1,100}")
+_SUBREDDIT = re.compile(r"[A-Za-z0-9_]{1,50}")
+_USERNAME = re.compile(r"[A-Za-z0-9_\-]{1,63}")
+
+
+@dataclass(frozen=True, slots=True)
+class FilePart:
+    """The file part of a multipart upload; the bytes themselves travel beside the request."""
+
+    field: Literal["image", "video"]
+    filename: str
+    content_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """One call to Imgur, fully described, hashable, free of I/O.
+
+    ``form`` holds form fields (secrets as ``SecretStr`` so a repr never shows them);
+    ``file`` describes the upload part; ``cache_key`` is None for anything but a GET.
+    """
+
+    method: Method
+    path: str
+    kind: Kind
+    params: tuple[tuple[str, str], ...] = ()
+    form: tuple[tuple[str, FormValue], ...] = field(default=(), repr=False)
+    file: FilePart | None = None
+    cost: int = CALL_COST
+    auth: Auth = "client"
+    cache_key: str | None = field(init=False, repr=False, compare=False, default=None)
+
+    def __post_init__(self) -> None:
+        if self.method == "GET":
+            # Auth is part of the key: a Bearer answer may differ (mature setting, "me").
+            query = urlencode(sorted(self.params))
+            key = f"{self.auth}:{self.path}?{query}" if query else f"{self.auth}:{self.path}"
+            object.__setattr__(self, "cache_key", key)
+
+    @property
+    def idempotent(self) -> bool:
+        return self.method == "GET"
+
+    def form_fields(self) -> list[tuple[str, str]]:
+        """The form fields with secrets revealed, for the transport only."""
+        return [
+            (name, value.get_secret_value() if isinstance(value, SecretStr) else value)
+            for name, value in self.form
+        ]
+
+
+# --------------------------------------------------------------------------------------
+# Argument checks
+
+
+def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+def _page(page: int) -> int:
+    if isinstance(page, bool) or not isinstance(page, int) or page < 0:
+        raise ValueError(f"page must be an integer >= 0; got {page!r}")
+    return page
+
+
+def _segment(name: str, value: str, pattern: re.Pattern[str], what: str) -> str:
+    """A value that goes into the URL path: checked, then percent-quoted."""
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise ValueError(f"{name} must be {what}; got {value!r}")
+    return quote(value, safe="")
+
+
+def _id(name: str, value: str) -> str:
+    return _segment(name, value, _ID, "1-64 letters or digits (an Imgur id or deletehash)")
+
+
+def _tag(value: str) -> str:
+    return _segment("tag", value.strip() if isinstance(value, str) else value, _TAG, "a tag name")
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def _text_fields(**fields: str | None) -> tuple[tuple[str, str], ...]:
+    return tuple((k, v) for k, v in fields.items() if v is not None)
+
+
+def _listing(path: str, kind: Kind, params: Iterable[tuple[str, str]] = ()) -> Request:
+    return Request("GET", path, kind, params=tuple(params))
+
+
+# --------------------------------------------------------------------------------------
+# Gallery
+
+
+def gallery(
+    section: str = "hot",
+    sort: str = "viral",
+    window: str = "day",
+    page: int = 0,
+    show_viral: bool = True,
+    mature: bool = False,
+    album_previews: bool = False,
+) -> Request:
+    _choice("section", section, SECTIONS)
+    _choice("sort", sort, GALLERY_SORTS)
+    if sort == "rising" and section != "user":
+        raise ValueError("sort 'rising' is only valid with section 'user'")
+    _choice("window", window, WINDOWS)
+    params = [("showViral", _flag(show_viral))]
+    if mature:
+        params.append(("mature", "true"))
+    if album_previews:
+        params.append(("album_previews", "true"))
+    # Always the long form: the window segment is ignored by Imgur unless sort is top.
+    return _listing(f"/3/gallery/{section}/{sort}/{window}/{_page(page)}", "frontpage", params)
+
+
+def gallery_search(
+    q: str | None = None,
+    *,
+    q_all: str | None = None,
+    q_any: str | None = None,
+    q_exactly: str | None = None,
+    q_not: str | None = None,
+    q_type: str | None = None,
+    q_size_px: str | None = None,
+    sort: str = "time",
+    window: str = "all",
+    page: int = 0,
+) -> Request:
+    _choice("sort", sort, SEARCH_SORTS)
+    _choice("window", window, WINDOWS)
+    if q_type is not None:
+        _choice("q_type", q_type, SEARCH_TYPES)
+    if q_size_px is not None:
+        _choice("q_size_px", q_size_px, SEARCH_SIZES)
+    advanced = {
+        "q_all": q_all,
+        "q_any": q_any,
+        "q_exactly": q_exactly,
+        "q_not": q_not,
+        "q_type": q_type,
+        "q_size_px": q_size_px,
+    }
+    # Whitespace-normalised so "cats  dogs" and "cats dogs" share one cache entry.
+    advanced = {k: " ".join(v.split()) for k, v in advanced.items() if v is not None}
+    advanced = {k: v for k, v in advanced.items() if v}
+    query = " ".join(q.split()) if isinstance(q, str) else None
+    if query and advanced:
+        raise ValueError("give q or the advanced q_* fields, not both (Imgur ignores q then)")
+    if not query and not advanced:
+        raise ValueError("a search needs q or at least one of the advanced q_* fields")
+    params = sorted(advanced.items()) if advanced else [("q", query or "")]
+    return _listing(f"/3/gallery/search/{sort}/{window}/{_page(page)}", "search", params)
+
+
+def gallery_item(item_id: str) -> Request:
+    return _listing(f"/3/gallery/{_id('id', item_id)}", "item")
+
+
+def gallery_image(image_id: str) -> Request:
+    return _listing(f"/3/gallery/image/{_id('id', image_id)}", "item")
+
+
+def gallery_album(album_id: str) -> Request:
+    return _listing(f"/3/gallery/album/{_id('id', album_id)}", "item")
+
+
+def gallery_tag(tag: str, sort: str = "viral", window: str = "week", page: int = 0) -> Request:
+    _choice("sort", sort, TAG_SORTS)
+    _choice("window", window, WINDOWS)
+    return _listing(f"/3/gallery/t/{_tag(tag)}/{sort}/{window}/{_page(page)}", "tag")
+
+
+def tag_info(tag: str) -> Request:
+    return _listing(f"/3/gallery/tag_info/{_tag(tag)}", "tag")
+
+
+def tags() -> Request:
+    return _listing("/3/tags", "tags")
+
+
+def subreddit_gallery(
+    subreddit: str, sort: str = "time", window: str = "week", page: int = 0
+) -> Request:
+    name = _segment("subreddit", subreddit, _SUBREDDIT, "a subreddit name (letters, digits, _)")
+    _choice("sort", sort, SUBREDDIT_SORTS)
+    _choice("window", window, WINDOWS)
+    return _listing(f"/3/gallery/r/{name}/{sort}/{window}/{_page(page)}", "subreddit")
+
+
+def memes_subgallery(sort: str = "viral", window: str = "week", page: int = 0) -> Request:
+    _choice("sort", sort, MEME_SORTS)
+    _choice("window", window, WINDOWS)
+    return _listing(f"/3/g/memes/{sort}/{window}/{_page(page)}", "frontpage")
+
+
+def memegen_defaults() -> Request:
+    return _listing("/3/memegen/defaults", "memegen")
+
+
+# --------------------------------------------------------------------------------------
+# Images and albums
+
+
+def image(image_id: str) -> Request:
+    return _listing(f"/3/image/{_id('id', image_id)}", "item")
+
+
+def album(album_id: str) -> Request:
+    return _listing(f"/3/album/{_id('id', album_id)}", "item")
+
+
+def upload(
+    *,
+    url: str | None = None,
+    video: bool = False,
+    filename: str | None = None,
+    content_type: str | None = None,
+    title: str | None = None,
+    description: str | None = None,
+    name: str | None = None,
+    album: str | None = None,
+    disable_audio: bool = False,
+) -> Request:
+    """An upload to ``/3/image`` (not ``/3/upload``, which flattens APNG; §5.2, §8.18).
+
+    With ``url`` Imgur fetches the file itself; otherwise the transport sends the bytes as
+    the multipart part described by ``file``. ``album`` is an album id, or the deletehash
+    of an anonymous album.
+    """
+    if album is not None:
+        _id("album", album)
+    fields: list[tuple[str, FormValue]] = []
+    part: FilePart | None = None
+    if url is not None:
+        if not isinstance(url, str) or not re.match(r"https?://[^\s]+$", url):
+            raise ValueError(f"url must be an http(s) URL; got {url!r}")
+        if video:
+            raise ValueError("Imgur fetches only images from a URL; upload a video as bytes")
+        fields += [("image", url), ("type", "url")]
+    else:
+        media: Literal["image", "video"] = "video" if video else "image"
+        default_type = "video/mp4" if video else "application/octet-stream"
+        part = FilePart(media, filename or name or media, content_type or default_type)
+        fields.append(("type", "file"))
+    fields += _text_fields(title=title, description=description, name=name, album=album)
+    if disable_audio:
+        fields.append(("disable_audio", "1"))
+    return Request("POST", "/3/image", "upload", form=tuple(fields), file=part, cost=UPLOAD_COST)
+
+
+def update_image(
+    id_or_deletehash: str, title: str | None = None, description: str | None = None
+) -> Request:
+    if title is None and description is None:
+        raise ValueError("update_image needs a title or a description")
+    target = _id("id_or_deletehash", id_or_deletehash)
+    fields = _text_fields(title=title, description=description)
+    return Request("POST", f"/3/image/{target}", "write", form=fields)
+
+
+def delete_image(deletehash: str) -> Request:
+    return Request("DELETE", f"/3/image/{_id('deletehash', deletehash)}", "write")
+
+
+def _deletehash_fields(deletehashes: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    if isinstance(deletehashes, str):
+        raise ValueError("deletehashes must be a list of deletehashes, not one string")
+    return tuple(("deletehashes[]", _id("deletehash", d)) for d in deletehashes)
+
+
+def create_album(
+    deletehashes: Iterable[str] = (),
+    title: str | None = None,
+    description: str | None = None,
+) -> Request:
+    """An anonymous album, filled with anonymous images named by their deletehashes."""
+    fields = _deletehash_fields(deletehashes) + _text_fields(title=title, description=description)
+    return Request("POST", "/3/album", "write", form=fields)
+
+
+def album_add(deletehash: str, deletehashes: Iterable[str]) -> Request:
+    fields = _deletehash_fields(deletehashes)
+    if not fields:
+        raise ValueError("album_add needs at least one image deletehash")
+    return Request("POST", f"/3/album/{_id('deletehash', deletehash)}/add", "write", form=fields)
+
+
+def delete_album(deletehash: str) -> Request:
+    return Request("DELETE", f"/3/album/{_id('deletehash', deletehash)}", "write")
+
+
+# --------------------------------------------------------------------------------------
+# Account, credits, OAuth
+
+
+def _username(username: str) -> str:
+    return _segment("username", username, _USERNAME, "an Imgur username (or 'me')")
+
+
+def account(username: str) -> Request:
+    auth: Auth = "bearer" if username == "me" else "client"
+    return Request("GET", f"/3/account/{_username(username)}", "account", auth=auth)
+
+
+def account_submissions(username: str, page: int = 0) -> Request:
+    auth: Auth = "bearer" if username == "me" else "client"
+    path = f"/3/account/{_username(username)}/submissions/{_page(page)}"
+    return Request("GET", path, "account", auth=auth)
+
+
+def credits() -> Request:
+    return _listing("/3/credits", "credits")
+
+
+def refresh_token(
+    refresh_token: str | SecretStr, client_id: str | SecretStr, client_secret: str | SecretStr
+) -> Request:
+    """``POST /oauth2/token`` with ``grant_type=refresh_token``; free of credits (§2.2)."""
+
+    def secret(value: str | SecretStr) -> SecretStr:
+        return value if isinstance(value, SecretStr) else SecretStr(value)
+
+    fields: tuple[tuple[str, FormValue], ...] = (
+        ("refresh_token", secret(refresh_token)),
+        ("client_id", secret(client_id)),
+        ("client_secret", secret(client_secret)),
+        ("grant_type", "refresh_token"),
+    )
+    return Request("POST", "/oauth2/token", "oauth", form=fields, cost=0)
+
+
+# --------------------------------------------------------------------------------------
+# Reading responses
+
+
+def read_ratelimits(headers: Mapping[str, str], now: datetime) -> RateLimits:
+    """``RateLimits.from_headers`` that survives absurd values (a reset of 10**30 seconds)."""
+    try:
+        return RateLimits.from_headers(headers, now)
+    except (OverflowError, ValueError, OSError, TypeError, AttributeError):
+        return RateLimits()
+
+
+@dataclass(frozen=True, slots=True)
+class _Problem:
+    """What an error body said, before it is classified."""
+
+    http_status: int
+    message: str
+    body_status: int | None = None
+    code: int | None = None
+    type: str | None = None
+    request: str | None = None
+
+    @property
+    def codes(self) -> set[int]:
+        return {c for c in (self.http_status, self.body_status, self.code) if c is not None}
+
+
+_MAX_MESSAGE = 300
+_NOT_JSON = object()
+
+_RATE_MARKERS = (
+    "too many requests",
+    "rate limit",
+    "too fast",
+    "requests exceeded",
+    "quota",
+    "run out of api credits",
+)
+_AUTH_MARKERS = (
+    "authentication required",
+    "unauthorized",
+    "access token",
+    "refresh token",
+    "invalid client",
+    "application key",
+    "api key",
+    "not subscribed",
+    "client_id",
+)
+_NOT_FOUND_MARKERS = ("not found", "unable to find", "does not exist", "doesn't exist")
+_UPLOAD_MARKERS = (
+    "size limit",
+    "file type invalid",
+    "not uploaded correctly",
+    "unable to process upload",
+    "corrupt",
+    "invalid image",
+)
+
+
+def _ok(status: int) -> bool:
+    return 200 <= status < 300
+
+
+def _as_int(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and len(value) < 20:
+        return int(value)
+    return None
+
+
+def _clip(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
+
+
+def _load_json(body: bytes) -> Any:
+    if not body or not body.strip():
+        return _NOT_JSON
+    try:
+        return json.loads(body)
+    except (ValueError, RecursionError):
+        return _NOT_JSON
+
+
+def _message_of(value: Any) -> str:
+    if isinstance(value, str):
+        return value
+    if value is None:
+        return ""
+    try:
+        return json.dumps(value, ensure_ascii=False, default=str)[:_MAX_MESSAGE]
+    except (ValueError, TypeError, RecursionError):
+        return type(value).__name__
+
+
+def _problem_from_error_value(
+    http_status: int, body_status: int | None, err: Any, request: Any
+) -> _Problem:
+    """``data.error`` is a string, or an object ``{code, message, type, exception}`` (§4.2)."""
+    req = request if isinstance(request, str) else None
+    if isinstance(err, dict):
+        code = _as_int(err.get("code"))
+        message = _message_of(err.get("message")) or (f"error code {code}" if code else "")
+        kind = err.get("type") if isinstance(err.get("type"), str) else None
+        return _Problem(http_status, message or "error", body_status, code, kind, req)
+    return _Problem(http_status, _message_of(err) or "error", body_status, request=req)
+
+
+def _problem_in(doc: dict[str, Any], http_status: int) -> _Problem | None:
+    """The error a JSON object reports, or None when it reports success."""
+    errors = doc.get("errors")
+    if isinstance(errors, list) and errors:
+        # The 2024+ layer: {"errors": [{"id", "code": "429", "status", "detail"}]}.
+        details, code = [], None
+        for item in errors:
+            if isinstance(item, dict):
+                code = code if code is not None else _as_int(item.get("code"))
+                details.append(_message_of(item.get("detail") or item.get("status") or ""))
+            else:
+                details.append(_message_of(item))
+        message = "; ".join(d for d in details if d) or f"HTTP {http_status}"
+        return _Problem(http_status, message, code=code)
+
+    if "data" in doc:
+        data = doc["data"]
+        success = doc.get("success")
+        body_status = _as_int(doc.get("status"))
+        failed = (
+            success is False
+            or not _ok(http_status)
+            or (body_status is not None and not _ok(body_status))
+        )
+        if isinstance(data, dict) and "error" in data:
+            # Imgur sometimes says success:true beside data.error (§4.2, §8.8): still an error.
+            return _problem_from_error_value(
+                http_status, body_status, data["error"], data.get("request")
+            )
+        if isinstance(data, str) and (failed or " " in data.strip()):
+            # A sentence where data belongs is an error message ("An error occurred while
+            # fetching the comment"); single words such as "favorited" are real data.
+            return _Problem(http_status, data or "error", body_status)
+        if failed:
+            return _Problem(http_status, f"HTTP {http_status}", body_status)
+        return None
+
+    if "detail" in doc or ("code" in doc and "id" in doc):
+        # The flat 413 body of the newer layer: {"id", "code": 413, "detail", "status"}.
+        code = _as_int(doc.get("code"))
+        message = _message_of(doc.get("detail") or doc.get("status") or "") or "error"
+        return _Problem(http_status, message, code=code)
+    if isinstance(doc.get("message"), str) and len(doc) <= 2:
+        # Mashape / RapidAPI gateway: {"message": "Missing Mashape application key..."}.
+        return _Problem(http_status, doc["message"] or "gateway error", type="gateway")
+    if "error" in doc and "access_token" not in doc:
+        return _problem_from_error_value(http_status, None, doc["error"], doc.get("request"))
+    if not _ok(http_status):
+        return _Problem(http_status, f"HTTP {http_status}")
+    return None
+
+
+_WAIT = re.compile(r"wait\s+(\d{1,6})\s+more\s+(second|minute|hour)", re.IGNORECASE)
+
+
+def _rate_limited(
+    message: str,
+    status: int,
+    request_path: str | None,
+    headers: Mapping[str, str],
+    request: Request | None,
+    now: datetime,
+) -> RateLimited:
+    """Work out which limit was hit, and when it lifts (§3.2, §3.4)."""
+    limits = read_ratelimits(headers, now)
+    text = message.lower()
+    scope: RateScope
+    resets_at: datetime | None
+    wait = _WAIT.search(message)
+    if "too fast" in text:
+        scope = "upload"
+        if wait:
+            unit = wait.group(2).lower()
+            amount = int(wait.group(1))
+            resets_at = now + timedelta(**{f"{unit}s": amount})
+        else:
+            resets_at = limits.post_reset
+    elif (limits.client_remaining is not None and limits.client_remaining <= 0) or any(
+        m in text for m in ("client requests", "daily", "quota", "api credits")
+    ):
+        scope, resets_at = "client", limits.client_reset
+    elif limits.user_remaining is not None and limits.user_remaining <= 0:
+        scope, resets_at = "user", limits.user_reset
+    elif limits.post_remaining is not None and limits.post_remaining <= 0:
+        scope, resets_at = "post", limits.post_reset
+    else:
+        # Imgur's most common 429 is the per-IP ("user") limit; an hour is its window.
+        scope, resets_at = "user", limits.user_reset
+    return RateLimited(
+        _clip(message), scope=scope, resets_at=resets_at, status=status, request=request_path
+    )
+
+
+def _is_upload_problem(problem: _Problem, text: str, request: Request | None) -> bool:
+    if problem.type == "Exception_UploadError" or problem.code in (1001, 1003):
+        return True
+    if problem.codes & {413, 415} or any(m in text for m in _UPLOAD_MARKERS):
+        return True
+    return request is not None and request.kind == "upload" and 400 in problem.codes
+
+
+def _classify(
+    problem: _Problem, headers: Mapping[str, str], request: Request | None, now: datetime
+) -> ImgurError:
+    text = problem.message.lower()
+    codes = problem.codes
+    path = problem.request or (request.path if request else None)
+    if _ok(problem.http_status) and problem.body_status is not None:
+        status = problem.body_status if not _ok(problem.body_status) else problem.http_status
+    else:
+        status = problem.http_status
+    message = _clip(problem.message)
+
+    if "over capacity" in text or 1203 in codes:
+        return OverCapacity(message, status=status, request=path)
+    if 429 in codes or any(m in text for m in _RATE_MARKERS):
+        return _rate_limited(problem.message, status, path, headers, request, now)
+    if 401 in codes or problem.type == "gateway" or any(m in text for m in _AUTH_MARKERS):
+        return AuthError(message, status=status, request=path)
+    if _is_upload_problem(problem, text, request):
+        return UploadRejected(message, status=status, request=path)
+    if 403 in codes:
+        return AuthError(message, status=status, request=path)
+    if 404 in codes or any(m in text for m in _NOT_FOUND_MARKERS):
+        return NotFound(message, status=status, request=path)
+    if any(500 <= c < 600 for c in codes):
+        return ServerError(message, status=status, request=path)
+    return ApiError(message, status=status, request=path)
+
+
+def _not_json(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    request: Request | None,
+    now: datetime,
+) -> ImgurError:
+    """A body that is not JSON: empty, truncated, HTML, gateway text."""
+    path = request.path if request else None
+    text = body[:4096].decode("utf-8", "replace").lower()
+    if "over capacity" in text:
+        return OverCapacity("Imgur is over capacity", status=status, request=path)
+    if status == 429:
+        return _rate_limited("Too Many Requests", status, path, headers, request, now)
+    if status == 404:
+        # Since 2017 a missing image/album can come back as Imgur's HTML 404 page.
+        return NotFound("not found (Imgur answered with a web page)", status=404, request=path)
+    if status in (401, 403):
+        return AuthError(f"HTTP {status} without a JSON body", status=status, request=path)
+    if 500 <= status < 600:
+        return ServerError(f"HTTP {status} without a JSON body", status=status, request=path)
+    what = "an empty body" if not body.strip() else "a body that is not valid JSON"
+    return BadResponse(f"HTTP {status} with {what}", status=status, request=path)
+
+
+def _decipher(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    request: Request | None,
+    now: datetime,
+) -> Any:
+    doc = _load_json(body)
+    if doc is _NOT_JSON:
+        raise _not_json(status, headers, body, request, now)
+    if isinstance(doc, dict):
+        if (
+            _ok(status)
+            and request is not None
+            and request.kind == "oauth"
+            and "access_token" in doc
+        ):
+            return doc  # token responses are never wrapped (§2.2)
+        problem = _problem_in(doc, status)
+        if problem is None:
+            # An envelope gives its data; a bare object (some recorded bodies) is the data.
+            return doc["data"] if "data" in doc else doc
+        raise _classify(problem, headers, request, now)
+    if _ok(status):
+        raise BadResponse(
+            f"expected a JSON object, got {type(doc).__name__}",
+            status=status,
+            request=request.path if request else None,
+        )
+    raise _classify(_Problem(status, f"HTTP {status}"), headers, request, now)
+
+
+def decipher_response(
+    status: int,
+    headers: Mapping[str, str],
+    body: bytes,
+    request: Request | None = None,
+    *,
+    now: datetime | None = None,
+) -> Any:
+    """The ``data`` of a successful response, or raise the matching ``ImgurError``.
+
+    For OAuth token calls the unwrapped token object is returned. ``now`` turns relative
+    reset headers into absolute times for ``RateLimited.resets_at``.
+    """
+    moment = now or datetime.now(UTC)
+    try:
+        return _decipher(status, headers, body, request, moment)
+    except ImgurError:
+        raise
+    except Exception as exc:  # the contract: nothing but an ImgurError leaves this function
+        raise BadResponse(
+            f"could not read the response ({type(exc).__name__})",
+            status=status if isinstance(status, int) else 0,
+            request=request.path if request else None,
+        ) from exc
