@@ -1,0 +1,675 @@
+"""The per-guild quota ledger: every Imgur call is charged here first.
+
+One Imgur Client-ID serves every guild, so the ledger splits the app's daily credits between
+guilds (``bot.quota`` holds the arithmetic), follows Imgur's rate-limit headers, opens a
+breaker before any of Imgur's limits is reached, and keeps an audit row for every charge.
+
+Reserve, then settle::
+
+    async with ledger.charge(guild_id, user_id, cost=1, kind="gallery", command="frontpage") as c:
+        response = await send()          # may raise
+        c.settle(credits_imgur_counted)  # 0 for a refund
+
+Leaving the block without ``settle`` charges the reserved cost when it ends normally (or with
+an ``ImgurError`` that Imgur counted) and refunds it otherwise. The Imgur client gets the same
+behaviour through ``ledger.gate(guild_id, user_id, command)``, which it calls only for
+requests that really go to Imgur.
+
+Crash safety. The committed audit rows in ``ledger_charges`` are the single source of truth:
+the in-memory totals are a cache rebuilt from them at start. A grant is durable before the
+caller gets it (its row, state ``reserved``, is committed first), and a settlement updates that
+same row in place, so nothing is counted twice. A row still ``reserved`` at start belongs to a
+charge in flight when the process died; Imgur may have counted it, so it is kept at its full
+reserved cost and marked ``orphaned``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import logging
+from collections.abc import Callable
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import partial
+from types import TracebackType
+from typing import Any, Protocol
+
+from sqlite_utils import Database, Migrations
+
+from bot.clock import Clock, SystemClock
+from bot.config import LedgerSettings
+from bot.imgur.errors import ImgurError, RateLimited
+from bot.imgur.ratelimit import RateLimits
+from bot.quota import DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
+from bot.store import Store
+
+log = logging.getLogger(__name__)
+
+__all__ = ["MIGRATIONS", "Charge", "GuildStatus", "Health", "Ledger", "Usage"]
+
+# Imgur's scope names for a RateLimited, as the ledger's breaker scopes.
+_RATE_SCOPES = {"client": "client", "user": "imgur_user", "post": "post", "upload": "upload"}
+_HIT_RETENTION_DAYS = 400  # limit hits are few and a year of them tells a story
+
+MIGRATIONS = Migrations("ledger")
+
+
+@MIGRATIONS()
+def m001_ledger_tables(db: Database) -> None:
+    """Charges (the audit and the source of truth), state, owner overrides, limit hits."""
+    db["ledger_charges"].create(
+        {
+            "id": int,
+            "at": float,  # unix seconds when reserved; decides the ledger day it counts in
+            "guild_id": int,  # NULL: the bot itself (scheduler)
+            "user_id": int,
+            "command": str,
+            "kind": str,
+            "reserved": int,
+            "cost": int,  # what counts: the reserved cost until settled
+            "state": str,  # reserved | settled | refunded | orphaned
+            "settled_at": float,
+        },
+        pk="id",
+        not_null={"at", "kind", "reserved", "cost", "state"},
+    )
+    db["ledger_charges"].create_index(["at"])
+    # Finding rows left in flight by a crash must not scan the whole audit.
+    db.execute(
+        "CREATE INDEX ledger_charges_in_flight ON ledger_charges(id) WHERE state = 'reserved'"
+    )
+    db["ledger_state"].create({"key": str, "value": str}, pk="key", not_null={"value"})
+    db["ledger_allowances"].create(
+        {"guild_id": int, "credits": int, "set_at": float},
+        pk="guild_id",
+        not_null={"credits", "set_at"},
+    )
+    db["ledger_limit_hits"].create(
+        {
+            "id": int,
+            "at": float,
+            "day_start": float,
+            "scope": str,
+            "resets_at": float,
+            "detail": str,
+        },
+        pk="id",
+        not_null={"at", "day_start", "scope"},
+    )
+    db["ledger_limit_hits"].create_index(["at"])
+
+
+class Request(Protocol):
+    """What the gate needs from the Imgur client's request."""
+
+    cost: int
+    kind: str
+    method: str
+
+
+# -- the rows, written on the store's thread ------------------------------------------------
+
+
+def _insert_charge(db: Database, grant: Grant) -> None:
+    db.execute(
+        "INSERT INTO ledger_charges (id, at, guild_id, user_id, command, kind, reserved, cost,"
+        " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved')",
+        (
+            grant.id,
+            grant.at,
+            grant.guild_id,
+            grant.user_id,
+            grant.command,
+            grant.kind,
+            grant.reserved,
+            grant.cost,
+        ),
+    )
+
+
+def _settle_charge(db: Database, charge_id: int, cost: int, at: float) -> None:
+    state = "settled" if cost else "refunded"
+    db.execute(
+        "UPDATE ledger_charges SET cost = ?, state = ?, settled_at = ? WHERE id = ?",
+        (cost, state, at, charge_id),
+    )
+
+
+def _save_state(db: Database, values: dict[str, Any]) -> None:
+    db["ledger_state"].upsert_all(
+        [{"key": k, "value": json.dumps(v)} for k, v in values.items()], pk="key"
+    )
+
+
+def _record_hit(db: Database, row: dict[str, Any]) -> None:
+    db["ledger_limit_hits"].insert(row)
+
+
+def _prune(db: Database, before: float) -> None:
+    db.execute("DELETE FROM ledger_charges WHERE at < ? AND state != 'reserved'", (before,))
+    db.execute("DELETE FROM ledger_limit_hits WHERE at < ?", (before - _HIT_RETENTION_DAYS * DAY,))
+
+
+def _recover(db: Database, now: float) -> dict[str, Any]:
+    """Close the charges a crash left in flight and read what the ledger needs to start."""
+    with db.atomic():
+        orphans = db.execute(
+            "UPDATE ledger_charges SET state = 'orphaned', settled_at = ? WHERE state = 'reserved'",
+            (now,),
+        ).rowcount
+    state = {row["key"]: json.loads(row["value"]) for row in db["ledger_state"].rows}
+    overrides = {row["guild_id"]: row["credits"] for row in db["ledger_allowances"].rows}
+    return {"orphans": orphans, "state": state, "overrides": overrides}
+
+
+def _load_totals(db: Database, *, day_start: float, since_active: float, now: float) -> dict:
+    """Rebuild today's totals, active guilds and the recent windows from the audit rows."""
+    used: dict[int, int] = {}
+    scheduler_used = 0
+    for row in db.query(
+        "SELECT guild_id, SUM(cost) AS credits FROM ledger_charges WHERE at >= ? GROUP BY guild_id",
+        [day_start],
+    ):
+        if row["guild_id"] is None:
+            scheduler_used = row["credits"]
+        else:
+            used[row["guild_id"]] = row["credits"]
+    last_active = {
+        row["guild_id"]: row["last"]
+        for row in db.query(
+            "SELECT guild_id, MAX(at) AS last FROM ledger_charges "
+            "WHERE at >= ? AND guild_id IS NOT NULL GROUP BY guild_id",
+            [since_active],
+        )
+    }
+    recent = list(
+        db.query("SELECT * FROM ledger_charges WHERE at > ? ORDER BY at, id", [now - HOUR])
+    )
+    hits = list(
+        db.query(
+            "SELECT at, day_start FROM ledger_limit_hits WHERE scope = 'client' AND at >= ?",
+            [now - 62 * DAY],
+        )
+    )
+    next_id = next(db.query("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM ledger_charges"))["n"]
+    return {
+        "used": used,
+        "scheduler_used": scheduler_used,
+        "last_active": last_active,
+        "recent": recent,
+        "hits": hits,
+        "next_id": next_id,
+    }
+
+
+def _grant_from_row(row: dict[str, Any], day_start: float) -> Grant:
+    at = row["at"]
+    return Grant(
+        id=row["id"],
+        at=at,
+        guild_id=row["guild_id"],
+        user_id=row["user_id"],
+        kind=row["kind"],
+        command=row["command"],
+        reserved=row["reserved"],
+        cost=row["cost"],
+        upload=is_upload(row["kind"], row["reserved"]),
+        post=is_upload(row["kind"], row["reserved"]),
+        day=day_start if at >= day_start else at,
+        settled=True,
+    )
+
+
+# -- what the ledger reports ----------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class GuildStatus:
+    guild_id: int
+    used: int  # credits used today, reservations in flight included
+    left: int  # the most it could still be granted today
+    allowance: int
+    floor: int
+    override: int | None  # the owner's setting, if any
+    resets_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class GuildUsage:
+    guild_id: int
+    used: int
+    allowance: int
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    day_start: datetime
+    resets_at: datetime
+    client_limit: int
+    guild_pool: int
+    scheduler_pool: int
+    safety_reserve: int
+    used_total: int
+    scheduler_used: int
+    active_guilds: int
+    top_guilds: list[GuildUsage]
+    breakers: dict[str, datetime]
+    limit_hits_this_month: int
+    client_credits_left: int | None  # as Imgur last reported it
+
+
+@dataclass(frozen=True, slots=True)
+class Health:
+    ok: bool
+    breakers_open: tuple[str, ...]
+    client_credits_left: int | None
+    client_reserve: int
+    used_today: int
+    limit_hits_this_month: int
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "breakers_open": list(self.breakers_open),
+            "client_credits_left": self.client_credits_left,
+            "client_reserve": self.client_reserve,
+            "used_today": self.used_today,
+            "limit_hits_this_month": self.limit_hits_this_month,
+        }
+
+
+# -- charges --------------------------------------------------------------------------------
+
+
+class Charge:
+    """A granted reservation. ``settle(n)`` records what Imgur really counted."""
+
+    __slots__ = ("_closed", "_grant", "_ledger", "_written")
+
+    def __init__(self, ledger: Ledger, grant: Grant) -> None:
+        self._ledger = ledger
+        self._grant = grant
+        self._written: asyncio.Future[None] | None = None
+        self._closed = False
+
+    id = property(lambda self: self._grant.id)
+    guild_id = property(lambda self: self._grant.guild_id)
+    user_id = property(lambda self: self._grant.user_id)
+    kind = property(lambda self: self._grant.kind)
+    command = property(lambda self: self._grant.command)
+    reserved = property(lambda self: self._grant.reserved)
+    cost = property(lambda self: self._grant.cost, doc="What counts now.")
+    settled = property(lambda self: self._grant.settled)
+
+    def settle(self, actual_cost: int) -> None:
+        """Replace the reservation with ``actual_cost`` (0 refunds it). Once per charge."""
+        if self._closed:
+            raise RuntimeError("settle() after the charge block has ended")
+        self._written = self._ledger._settle(self._grant, actual_cost)
+
+    def __repr__(self) -> str:
+        g = self._grant
+        return f"<Charge {g.id} guild={g.guild_id} {g.kind} cost={g.cost} settled={g.settled}>"
+
+
+class ChargeBlock(AbstractAsyncContextManager[Charge]):
+    """``async with`` this to reserve before a call and settle after it."""
+
+    __slots__ = ("_args", "_charge", "_ledger")
+
+    def __init__(self, ledger: Ledger, args: dict[str, Any]) -> None:
+        self._ledger = ledger
+        self._args = args
+        self._charge: Charge | None = None
+
+    async def __aenter__(self) -> Charge:
+        self._charge = await self._ledger._reserve(**self._args)
+        return self._charge
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        assert self._charge is not None
+        await self._ledger._finish(self._charge, exc)
+
+
+# -- the ledger -----------------------------------------------------------------------------
+
+
+class Ledger:
+    """Per-guild quotas over one shared Imgur budget. Create it with ``Ledger.open``."""
+
+    def __init__(
+        self, store: Store, settings: LedgerSettings, clock: Clock, book: QuotaBook
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.clock = clock
+        self.book = book
+        self.orphans_recovered = 0
+        self._client_hits: list[tuple[float, float]] = []  # (at, day_start), last two months
+        self._pending: set[asyncio.Future[Any]] = set()
+
+    @classmethod
+    async def open(
+        cls, store: Store, settings: LedgerSettings | None = None, *, clock: Clock | None = None
+    ) -> Ledger:
+        """Migrate, recover from a crash, and rebuild the totals from the audit rows."""
+        settings = settings or LedgerSettings()
+        clock = clock or SystemClock()
+        await store.apply(MIGRATIONS)
+        now = clock.now().timestamp()
+        recovered = await store.run(partial(_recover, now=now))
+        state = recovered["state"]
+        book = QuotaBook(
+            settings,
+            now=now,
+            client_limit=state.get("client_limit"),
+            day_start=state.get("day_start"),
+            day_end=state.get("day_end"),
+        )
+        book.roll_day(now)
+        book.breakers = {k: v for k, v in state.get("breakers", {}).items() if v > now}
+        totals = await store.run(
+            partial(
+                _load_totals,
+                day_start=book.day_start,
+                since_active=book.day_start - settings.active_days * DAY,
+                now=now,
+            )
+        )
+        book.restore(
+            used=totals["used"],
+            scheduler_used=totals["scheduler_used"],
+            last_active=totals["last_active"],
+            overrides=recovered["overrides"],
+            recent=[_grant_from_row(r, book.day_start) for r in totals["recent"]],
+            next_id=totals["next_id"],
+        )
+        ledger = cls(store, settings, clock, book)
+        ledger.orphans_recovered = recovered["orphans"]
+        ledger._client_hits = [(h["at"], h["day_start"]) for h in totals["hits"]]
+        if recovered["orphans"]:
+            log.warning(
+                "ledger: %d charge(s) were in flight at the last stop; counted in full",
+                recovered["orphans"],
+            )
+        await store.write(partial(_save_state, values=ledger._day_state()))
+        await store.write(partial(_prune, before=now - settings.audit_retention_days * DAY))
+        return ledger
+
+    async def flush(self) -> None:
+        """Wait until every write the ledger has queued is committed."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
+    async def close(self) -> None:
+        """Flush. The store belongs to whoever opened it and stays open."""
+        await self.flush()
+
+    # -- charging ---------------------------------------------------------------------------
+
+    def charge(
+        self,
+        guild_id: int | None,
+        user_id: int | None,
+        cost: int,
+        kind: str,
+        command: str | None = None,
+        *,
+        method: str | None = None,
+    ) -> ChargeBlock:
+        """Reserve ``cost`` credits for one Imgur call; see the module docstring.
+
+        ``guild_id=None`` charges the bot itself (the scheduler's reserve). ``method`` tells
+        POSTs apart (Imgur's per-IP POST limit); uploads count as POSTs whatever it says.
+        Raises ``QuotaExceeded`` on entry when the charge is refused.
+        """
+        post = (method or "GET").upper() == "POST"
+        return ChargeBlock(
+            self,
+            {
+                "guild_id": guild_id,
+                "user_id": user_id,
+                "cost": cost,
+                "kind": kind,
+                "command": command,
+                "post": post,
+            },
+        )
+
+    def gate(
+        self, guild_id: int | None, user_id: int | None, command: str | None = None
+    ) -> Callable[[Request], ChargeBlock]:
+        """The Imgur client's hook: a callable turning a request into its charge block."""
+
+        def charge_request(request: Request) -> ChargeBlock:
+            return self.charge(
+                guild_id,
+                user_id,
+                request.cost,
+                request.kind,
+                command,
+                method=getattr(request, "method", None),
+            )
+
+        return charge_request
+
+    async def _reserve(
+        self,
+        guild_id: int | None,
+        user_id: int | None,
+        cost: int,
+        kind: str,
+        command: str | None,
+        post: bool,
+    ) -> Charge:
+        now = self._now()
+        self._roll_if_due(now)
+        # The decision and the reservation are one synchronous step: no other task runs
+        # between them, so concurrent charges cannot over-grant.
+        grant = self.book.admit(guild_id, user_id, cost, kind, now=now, command=command, post=post)
+        written = self.store.write_soon(partial(_insert_charge, grant=grant))
+        try:
+            # Shielded: if we are cancelled, the row may still be committed and must be
+            # refunded once it is, which the callback below takes care of.
+            await asyncio.shield(written)
+        except asyncio.CancelledError:
+            written.add_done_callback(partial(self._abandon, grant))
+            raise
+        except BaseException:
+            self.book.settle(grant, 0)  # no row was written: release the reservation
+            raise
+        return Charge(self, grant)
+
+    def _abandon(self, grant: Grant, written: asyncio.Future[None]) -> None:
+        """A caller was cancelled while its reservation was being written: give it back."""
+        if written.cancelled() or written.exception() is not None:
+            self.book.settle(grant, 0)
+        elif not grant.settled:
+            self._track(self._settle(grant, 0))
+
+    def _settle(self, grant: Grant, actual: int) -> asyncio.Future[None]:
+        self.book.settle(grant, actual)
+        return self.store.write_soon(
+            partial(_settle_charge, charge_id=grant.id, cost=actual, at=self._now())
+        )
+
+    async def _finish(self, charge: Charge, exc: BaseException | None) -> None:
+        if not charge.settled:
+            counted = exc is None or (isinstance(exc, ImgurError) and exc.counted)
+            charge.settle(charge.reserved if counted else 0)
+        charge._closed = True
+        if isinstance(exc, RateLimited):
+            self._trip(exc)
+        assert charge._written is not None
+        try:
+            await asyncio.shield(charge._written)
+        except asyncio.CancelledError:
+            self._track(charge._written)
+            raise
+        except Exception:
+            # The row stays 'reserved' and the next start counts it in full: safe, so the
+            # command's own outcome is not replaced by a bookkeeping error.
+            log.exception("ledger: could not record the settlement of charge %s", charge.id)
+
+    # -- following Imgur --------------------------------------------------------------------
+
+    def observe(
+        self, ratelimits: RateLimits, request: Any = None, status: int | None = None
+    ) -> None:
+        """Listener for every Imgur response: fold its rate-limit headers into the picture."""
+        if ratelimits is None or ratelimits.empty:
+            return
+        now = self._now()
+        self._roll_if_due(now)
+        changed = self.book.observe(ratelimits, now)
+        if ratelimits.client_remaining == 0:
+            self._note_limit_hit("client", self.book.day_end, "ClientRemaining is 0", now)
+        for scope in changed - {"limit", "day"}:
+            log.warning("ledger: %s breaker open until %s", scope, self.book.breakers[scope])
+        if changed:
+            self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+
+    def _trip(self, exc: RateLimited) -> None:
+        """Imgur said 429: stop sending in that scope until it lifts, and remember the hit."""
+        now = self._now()
+        scope = _RATE_SCOPES.get(exc.scope, "client")
+        if exc.resets_at is not None:
+            until = exc.resets_at.timestamp()
+        else:
+            until = self.book.day_end if scope == "client" else now + HOUR
+        if self.book.open_breaker(scope, until, now):
+            self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+        self._note_limit_hit(scope, until, str(exc), now)
+
+    def _note_limit_hit(self, scope: str, until: float, detail: str, now: float) -> None:
+        day = self.book.day_start
+        if scope == "client":
+            if any(d == day for _, d in self._client_hits):
+                return  # Imgur counts days: one hit a day is enough to remember
+            self._client_hits.append((now, day))
+        row = {"at": now, "day_start": day, "scope": scope, "resets_at": until, "detail": detail}
+        self._track(self.store.write_soon(partial(_record_hit, row=row)))
+
+    # -- the day ----------------------------------------------------------------------------
+
+    def _roll_if_due(self, now: float) -> None:
+        if self.book.roll_day(now):
+            self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+            before = now - self.settings.audit_retention_days * DAY
+            self._track(self.store.write_soon(partial(_prune, before=before)))
+
+    def _day_state(self) -> dict[str, Any]:
+        return {
+            "client_limit": self.book.client_limit,
+            "day_start": self.book.day_start,
+            "day_end": self.book.day_end,
+            "breakers": dict(self.book.breakers),
+        }
+
+    # -- queries and the owner's controls ---------------------------------------------------
+
+    async def guild_status(self, guild_id: int) -> GuildStatus:
+        """Credits used and left today, the allowance and when it resets."""
+        self._roll_if_due(self._now())
+        book = self.book
+        return GuildStatus(
+            guild_id=guild_id,
+            used=book.used.get(guild_id, 0),
+            left=book.left(guild_id),
+            allowance=book.allowance(guild_id),
+            floor=book.floor(guild_id),
+            override=book.overrides.get(guild_id),
+            resets_at=_dt(book.day_end),
+        )
+
+    async def usage(self, top: int = 10) -> Usage:
+        """The owner's overview: the busiest guilds today, breakers, limit hits, credits."""
+        now = self._now()
+        self._roll_if_due(now)
+        book = self.book
+        shape = book.shape
+        busiest = heapq.nlargest(top, book.used.items(), key=lambda item: item[1])
+        return Usage(
+            day_start=_dt(book.day_start),
+            resets_at=_dt(book.day_end),
+            client_limit=shape.limit,
+            guild_pool=shape.pool,
+            scheduler_pool=shape.scheduler,
+            safety_reserve=shape.safety,
+            used_total=book.guild_total + book.scheduler_used,
+            scheduler_used=book.scheduler_used,
+            active_guilds=len(shape.active),
+            top_guilds=[GuildUsage(g, used, book.allowance(g)) for g, used in busiest],
+            breakers={scope: _dt(until) for scope, until in book.open_breakers(now).items()},
+            limit_hits_this_month=self.limit_hits_this_month(now),
+            client_credits_left=book.client_remaining,
+        )
+
+    async def set_allowance(self, guild_id: int, credits: int | None) -> None:
+        """The owner's override of a guild's daily allowance (None returns to the fair share)."""
+        if credits is not None and credits < 0:
+            raise ValueError("an allowance cannot be negative")
+        now = self._now()
+
+        def save(db: Database) -> None:
+            if credits is None:
+                db.execute("DELETE FROM ledger_allowances WHERE guild_id = ?", (guild_id,))
+            else:
+                db["ledger_allowances"].upsert(
+                    {"guild_id": guild_id, "credits": credits, "set_at": now}, pk="guild_id"
+                )
+
+        await self.store.write(save)
+        self.book.set_override(guild_id, credits)
+
+    def limit_hits_this_month(self, now: float | None = None) -> int:
+        """Days this calendar month (UTC) on which Imgur's daily client limit was hit."""
+        when = _dt(self._now() if now is None else now)
+        month_start = datetime(when.year, when.month, 1, tzinfo=UTC).timestamp()
+        return len({day for at, day in self._client_hits if at >= month_start})
+
+    def health(self) -> Health:
+        """A small summary for a health check: breakers open, client credits vs the reserve."""
+        now = self._now()
+        self._roll_if_due(now)
+        book = self.book
+        open_scopes = tuple(sorted(book.open_breakers(now)))
+        left = book.client_remaining
+        reserve = book.shape.safety
+        return Health(
+            ok=not open_scopes and (left is None or left > reserve),
+            breakers_open=open_scopes,
+            client_credits_left=left,
+            client_reserve=reserve,
+            used_today=book.guild_total + book.scheduler_used,
+            limit_hits_this_month=self.limit_hits_this_month(now),
+        )
+
+    # -- plumbing ---------------------------------------------------------------------------
+
+    def _now(self) -> float:
+        return self.clock.now().timestamp()
+
+    def _track(self, future: asyncio.Future[Any]) -> None:
+        """Keep a fire-and-forget write until it lands, and log it if it fails."""
+        self._pending.add(future)
+        future.add_done_callback(self._forget)
+
+    def _forget(self, future: asyncio.Future[Any]) -> None:
+        self._pending.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.error("ledger: a background write failed", exc_info=future.exception())
+
+
+def _dt(ts: float) -> datetime:
+    result = to_datetime(ts)
+    assert result is not None
+    return result

@@ -1,0 +1,501 @@
+"""The ledger's arithmetic: budgets, allowances, sliding windows and breakers. No I/O.
+
+``QuotaBook`` decides, synchronously, whether a charge may go to Imgur and keeps the running
+totals. Because it never awaits, a decision and the reservation it makes happen in one step on
+the event loop, so concurrent charges cannot both see the same last credit. ``bot.ledger``
+wraps it with persistence; the property tests drive it directly.
+
+Times are unix seconds (floats) throughout; the ledger converts from the injected clock.
+
+The budget, for a daily client limit ``L`` (learned from ``X-RateLimit-ClientLimit``):
+
+- ``safety = ceil(L * safety_reserve)`` is never spent: it absorbs what our count and Imgur's
+  disagree on, so the app does not hit the daily limit (five hits a month block it);
+- ``scheduler = floor(L * scheduler_reserve)`` is for the bot itself (``guild_id=None``);
+- the rest, the guild pool, is shared by the guilds active in the last ``active_days``: each
+  may use ``max(floor, fair share)``, or what the owner set for it. Whatever a guild takes
+  beyond its floor must leave every other active guild's unused floor free, so a guild that
+  spams can never starve the others of their minimum.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from bot.config import LedgerSettings
+from bot.errors import QuotaExceeded, QuotaScope
+from bot.imgur.ratelimit import RateLimits
+
+COST_GET = 1
+COST_UPLOAD = 10
+COST_CACHE_HIT = 0
+
+MINUTE = 60.0
+HOUR = 3600.0
+DAY = 86400.0
+
+UPLOAD_KIND = "upload"
+
+# Imgur's undocumented upload throttle: about 50 uploads an hour (imgur-api.md §3.1). The
+# ledger keeps ``upload_reserve`` of them unused.
+IMGUR_UPLOADS_PER_HOUR = 50
+
+# Scopes whose breaker stops every charge that would reach Imgur, and the extra ones that
+# apply only to POSTs and to uploads.
+_ALWAYS = ("client", "imgur_user")
+
+
+def to_datetime(ts: float | None) -> datetime | None:
+    return None if ts is None else datetime.fromtimestamp(ts, UTC)
+
+
+def next_utc_midnight(ts: float) -> float:
+    return (math.floor(ts / DAY) + 1) * DAY
+
+
+@dataclass(slots=True, eq=False)
+class Grant:
+    """One reservation. ``cost`` is what counts now: the reserved cost until settled."""
+
+    id: int
+    at: float
+    guild_id: int | None
+    user_id: int | None
+    kind: str
+    command: str | None
+    reserved: int
+    cost: int
+    upload: bool
+    post: bool
+    day: float  # start of the ledger day it counts in
+    settled: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Refusal:
+    scope: QuotaScope
+    resets_at: float | None
+    detail: str
+
+    def error(self) -> QuotaExceeded:
+        return QuotaExceeded(self.scope, to_datetime(self.resets_at), self.detail)
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """The day's budget split, recomputed when the limit, active guilds or overrides change."""
+
+    limit: int
+    safety: int
+    scheduler: int
+    pool: int  # credits for guilds
+    active: frozenset[int]
+    floor: int  # the floor every active guild is guaranteed (lowered if too many guilds)
+    fair_share: int
+
+
+def is_upload(kind: str, cost: int) -> bool:
+    return kind == UPLOAD_KIND or cost >= COST_UPLOAD
+
+
+class QuotaBook:
+    """Totals for the current ledger day, the sliding windows and the breakers."""
+
+    def __init__(
+        self,
+        settings: LedgerSettings,
+        *,
+        now: float,
+        client_limit: int | None = None,
+        day_start: float | None = None,
+        day_end: float | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client_limit = client_limit or settings.daily_client_budget
+        self.day_end = day_end if day_end is not None else next_utc_midnight(now)
+        self.day_start = day_start if day_start is not None else self.day_end - DAY
+        self.used: dict[int, int] = {}
+        self.guild_total = 0
+        self.scheduler_used = 0
+        self.last_active: dict[int, float] = {}
+        self.overrides: dict[int, int] = {}
+        self.breakers: dict[str, float] = {}  # scope -> open until
+        self.client_remaining: int | None = None
+        self._user_window: dict[int, deque[Grant]] = {}
+        self._guild_uploads: dict[int, deque[Grant]] = {}
+        self._uploads: deque[Grant] = deque()
+        self._shape: Shape | None = None
+        self._debt_total = 0  # sum over active guilds of their unused floor
+        self._next_id = 1
+
+    # -- the budget's shape -----------------------------------------------------------------
+
+    @property
+    def shape(self) -> Shape:
+        if self._shape is None:
+            self._shape = self._compute_shape()
+            self._debt_total = sum(self._debt(g) for g in self._shape.active)
+        return self._shape
+
+    def _invalidate(self) -> None:
+        self._shape = None
+
+    def _compute_shape(self) -> Shape:
+        s = self.settings
+        limit = self.client_limit
+        safety = math.ceil(limit * s.safety_reserve)
+        scheduler = math.floor(limit * s.scheduler_reserve)
+        pool = max(limit - safety - scheduler, 0)
+        since = self.day_start - s.active_days * DAY
+        active = frozenset(g for g, at in self.last_active.items() if at >= since)
+        floor = min(s.guild_floor, pool // len(active)) if active else s.guild_floor
+        overridden = [g for g in active if g in self.overrides]
+        shared_pool = max(pool - sum(self.overrides[g] for g in overridden), 0)
+        sharing = len(active) - len(overridden)
+        fair = shared_pool // sharing if sharing else shared_pool
+        return Shape(limit, safety, scheduler, pool, active, floor, fair)
+
+    def allowance(self, guild_id: int) -> int:
+        """Credits the guild may use today."""
+        if guild_id in self.overrides:
+            return self.overrides[guild_id]
+        shape = self.shape
+        return max(shape.floor, shape.fair_share)
+
+    def floor(self, guild_id: int) -> int:
+        """Credits the guild is guaranteed today (never more than its allowance)."""
+        return min(self.shape.floor, self.allowance(guild_id))
+
+    def _debt(self, guild_id: int) -> int:
+        return max(self.floor(guild_id) - self.used.get(guild_id, 0), 0)
+
+    def _add_use(self, guild_id: int, delta: int) -> None:
+        active = guild_id in self.shape.active
+        if active:
+            self._debt_total -= self._debt(guild_id)
+        self.used[guild_id] = self.used.get(guild_id, 0) + delta
+        self.guild_total += delta
+        if active:
+            self._debt_total += self._debt(guild_id)
+
+    def _mark_active(self, guild_id: int, now: float) -> None:
+        known = guild_id in self.shape.active
+        self.last_active[guild_id] = now
+        if not known:
+            self._invalidate()
+
+    # -- the day ----------------------------------------------------------------------------
+
+    def roll_day(self, now: float) -> bool:
+        """Start a new day if the current one is over. True when it did."""
+        if now < self.day_end:
+            return False
+        start = self.day_end
+        while start + DAY <= now:  # the bot was down for more than a day
+            start += DAY
+        self.day_start, self.day_end = start, start + DAY
+        self.used.clear()
+        self.guild_total = 0
+        self.scheduler_used = 0
+        since = self.day_start - self.settings.active_days * DAY
+        self.last_active = {g: at for g, at in self.last_active.items() if at >= since}
+        self._forget_idle_windows(now)
+        self._invalidate()
+        return True
+
+    def _forget_idle_windows(self, now: float) -> None:
+        """Drop the windows of users and guilds idle for an hour, so memory stays bounded."""
+        for windows in (self._user_window, self._guild_uploads):
+            for key in [k for k, w in windows.items() if not w or w[-1].at <= now - HOUR]:
+                del windows[key]
+
+    def move_day_end(self, reset_at: float) -> bool:
+        """Follow Imgur's own reset time. True when the end moved noticeably.
+
+        A reset later than we thought stretches today (our count keeps running, so this can
+        only make us more careful); an earlier one ends today sooner.
+        """
+        if abs(reset_at - self.day_end) < 1.0 or reset_at <= self.day_start:
+            return False
+        moved = abs(reset_at - self.day_end) >= MINUTE
+        self.day_end = reset_at
+        return moved
+
+    # -- deciding ---------------------------------------------------------------------------
+
+    def refusal(
+        self,
+        guild_id: int | None,
+        user_id: int | None,
+        cost: int,
+        *,
+        now: float,
+        upload: bool = False,
+        post: bool = False,
+    ) -> Refusal | None:
+        """Why this charge cannot be granted now (the refusal that lifts last), or None."""
+        if cost <= 0:
+            return None
+        found = list(self._breaker_refusals(now, upload=upload, post=post))
+        if guild_id is None:
+            found.extend(self._scheduler_refusals(cost))
+        else:
+            found.extend(self._guild_refusals(guild_id, cost))
+        if user_id is not None:
+            found.extend(self._burst_refusals(user_id, cost, now))
+        if upload:
+            found.extend(self._upload_refusals(guild_id, now))
+        if not found:
+            return None
+        return max(found, key=lambda r: math.inf if r.resets_at is None else r.resets_at)
+
+    def _breaker_refusals(self, now: float, *, upload: bool, post: bool) -> Iterator[Refusal]:
+        scopes = _ALWAYS + (("post",) if post or upload else ()) + (("upload",) if upload else ())
+        for scope in scopes:
+            until = self.breakers.get(scope)
+            if until is not None and until > now:
+                yield Refusal(scope, until, f"Imgur's {scope} limit is nearly used up")  # type: ignore[arg-type]
+
+    def _scheduler_refusals(self, cost: int) -> Iterator[Refusal]:
+        if self.scheduler_used + cost > self.shape.scheduler:
+            yield Refusal("scheduler", self.day_end, "the scheduler's share is used up")
+
+    def _guild_refusals(self, guild_id: int, cost: int) -> Iterator[Refusal]:
+        shape = self.shape
+        used = self.used.get(guild_id, 0)
+        if used + cost > self.allowance(guild_id):
+            yield Refusal("guild", self.day_end, "this server's daily allowance is used up")
+            return
+        if self.guild_total + cost > shape.pool:
+            yield Refusal("client", self.day_end, "the bot's daily Imgur budget is used up")
+            return
+        floor = self.floor(guild_id) if guild_id in shape.active else 0
+        beyond_floor = used + cost > floor
+        if beyond_floor:
+            own_debt = self._debt(guild_id) if guild_id in shape.active else 0
+            others_floors = self._debt_total - own_debt
+            if self.guild_total + cost + others_floors > shape.pool:
+                yield Refusal(
+                    "guild", self.day_end, "the rest is kept for other servers' daily minimum"
+                )
+
+    def _burst_refusals(self, user_id: int, cost: int, now: float) -> Iterator[Refusal]:
+        limit = self.settings.user_burst_per_minute
+        window = _trim(self._user_window.get(user_id), now - MINUTE)
+        if window is None:
+            return
+        spent = sum(g.cost for g in window)
+        if spent + cost <= limit:
+            return
+        # Credits come back as the oldest charges leave the window.
+        excess = spent + cost - limit
+        resets_at = now + MINUTE
+        for g in window:
+            excess -= g.cost
+            if excess <= 0:
+                resets_at = g.at + MINUTE
+                break
+        yield Refusal("user", resets_at, "slow down: too many requests in a minute")
+
+    def _upload_refusals(self, guild_id: int | None, now: float) -> Iterator[Refusal]:
+        s = self.settings
+        if guild_id is not None:
+            mine = _counted(_trim(self._guild_uploads.get(guild_id), now - HOUR))
+            if len(mine) >= s.guild_uploads_per_hour:
+                at = _slot_frees_at(mine, s.guild_uploads_per_hour)
+                yield Refusal("upload", at, "this server's hourly upload limit is reached")
+        allowed = max(IMGUR_UPLOADS_PER_HOUR - s.upload_reserve, 0)
+        everyone = _counted(_trim(self._uploads, now - HOUR))
+        if len(everyone) >= allowed:
+            at = _slot_frees_at(everyone, allowed)
+            yield Refusal("upload", at, "Imgur's hourly upload throttle is nearly reached")
+
+    # -- granting and settling --------------------------------------------------------------
+
+    def admit(
+        self,
+        guild_id: int | None,
+        user_id: int | None,
+        cost: int,
+        kind: str,
+        *,
+        now: float,
+        command: str | None = None,
+        post: bool = False,
+    ) -> Grant:
+        """Reserve ``cost`` credits or raise ``QuotaExceeded``. One synchronous step."""
+        if cost < 0:
+            raise ValueError("a charge cannot be negative")
+        self.roll_day(now)
+        upload = is_upload(kind, cost)
+        if guild_id is not None:
+            # Asking makes a guild active: it joins the share-out from now on.
+            self._mark_active(guild_id, now)
+        refusal = self.refusal(guild_id, user_id, cost, now=now, upload=upload, post=post)
+        if refusal is not None:
+            raise refusal.error()
+        grant = Grant(
+            id=self._next_id,
+            at=now,
+            guild_id=guild_id,
+            user_id=user_id,
+            kind=kind,
+            command=command,
+            reserved=cost,
+            cost=cost,
+            upload=upload,
+            post=post or upload,
+            day=self.day_start,
+        )
+        self._next_id += 1
+        self._count(grant)
+        return grant
+
+    def _count(self, grant: Grant) -> None:
+        if grant.day == self.day_start:
+            if grant.guild_id is None:
+                self.scheduler_used += grant.cost
+            else:
+                self._add_use(grant.guild_id, grant.cost)
+        self._remember(grant)
+
+    def _remember(self, grant: Grant) -> None:
+        if grant.user_id is not None:
+            self._user_window.setdefault(grant.user_id, deque()).append(grant)
+        if grant.upload:
+            self._uploads.append(grant)
+            if grant.guild_id is not None:
+                self._guild_uploads.setdefault(grant.guild_id, deque()).append(grant)
+
+    def settle(self, grant: Grant, actual: int) -> int:
+        """Replace the reserved cost with what Imgur counted; returns the change in credits."""
+        if grant.settled:
+            raise RuntimeError("this charge is already settled")
+        if actual < 0:
+            raise ValueError("a settled cost cannot be negative")
+        delta = actual - grant.cost
+        grant.cost = actual
+        grant.settled = True
+        if delta and grant.day == self.day_start:
+            # A charge reserved yesterday and settled today changes nothing today.
+            if grant.guild_id is None:
+                self.scheduler_used += delta
+            else:
+                self._add_use(grant.guild_id, delta)
+        return delta
+
+    # -- Imgur's view -----------------------------------------------------------------------
+
+    def observe(self, limits: RateLimits, now: float) -> set[str]:
+        """Take in one response's headers. Returns what changed: "limit", "day", breakers."""
+        changed: set[str] = set()
+        s = self.settings
+        if limits.client_limit and limits.client_limit != self.client_limit:
+            self.client_limit = limits.client_limit
+            self._invalidate()
+            changed.add("limit")
+        if limits.client_reset is not None and self.move_day_end(limits.client_reset.timestamp()):
+            changed.add("day")
+        if limits.client_remaining is not None:
+            self.client_remaining = limits.client_remaining
+            if limits.client_remaining <= self.shape.safety:
+                if self.open_breaker("client", self.day_end, now):
+                    changed.add("client")
+        if limits.user_remaining is not None and limits.user_remaining <= s.user_reserve:
+            until = _ts(limits.user_reset) or now + HOUR
+            if self.open_breaker("imgur_user", until, now):
+                changed.add("imgur_user")
+        if limits.post_remaining is not None and limits.post_remaining <= s.post_reserve:
+            until = _ts(limits.post_reset) or now + HOUR
+            if self.open_breaker("post", until, now):
+                changed.add("post")
+        return changed
+
+    def open_breaker(self, scope: str, until: float, now: float) -> bool:
+        """Refuse charges in ``scope`` until ``until``. True if that is news."""
+        current = self.breakers.get(scope)
+        if until <= now or (current is not None and current >= until):
+            return False
+        self.breakers[scope] = until
+        return True
+
+    def open_breakers(self, now: float) -> dict[str, float]:
+        return {scope: until for scope, until in self.breakers.items() if until > now}
+
+    # -- restoring after a restart ----------------------------------------------------------
+
+    def restore(
+        self,
+        *,
+        used: dict[int, int],
+        scheduler_used: int,
+        last_active: dict[int, float],
+        overrides: dict[int, int],
+        recent: Iterable[Grant],
+        next_id: int,
+    ) -> None:
+        """Load totals and windows rebuilt from the committed audit rows."""
+        self.last_active = dict(last_active)
+        self.overrides = dict(overrides)
+        self._invalidate()
+        self.used = {}
+        self.guild_total = 0
+        for guild_id, credits in used.items():
+            self.used[guild_id] = credits
+            self.guild_total += credits
+        self.scheduler_used = scheduler_used
+        self.shape  # noqa: B018 - recompute the shape and the floor debt from the totals
+        for grant in recent:
+            self._remember(grant)
+        self._next_id = max(self._next_id, next_id)
+
+    def left(self, guild_id: int) -> int:
+        """The most a guild could still be granted today, all checks but the windows."""
+        shape = self.shape
+        used = self.used.get(guild_id, 0)
+        active = guild_id in shape.active
+        floor = self.floor(guild_id) if active else 0
+        own_debt = self._debt(guild_id) if active else 0
+        pool_left = shape.pool - self.guild_total
+        beyond_floor = pool_left - (self._debt_total - own_debt)
+        left = min(self.allowance(guild_id) - used, pool_left, max(floor - used, beyond_floor))
+        return max(left, 0)
+
+    def set_override(self, guild_id: int, credits: int | None) -> None:
+        if credits is None:
+            self.overrides.pop(guild_id, None)
+        else:
+            self.overrides[guild_id] = credits
+        self._invalidate()
+
+    def set_next_id(self, next_id: int) -> None:
+        self._next_id = max(self._next_id, next_id)
+
+
+def _ts(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
+def _trim(window: deque[Grant] | None, since: float) -> deque[Grant] | None:
+    """Drop grants older than ``since`` from the left of a time-ordered window."""
+    if window is None:
+        return None
+    while window and window[0].at <= since:
+        window.popleft()
+    return window
+
+
+def _slot_frees_at(window: list[Grant], limit: int) -> float | None:
+    """When enough of a full hourly window has aged out to let one more in (None: never)."""
+    if limit <= 0:
+        return None
+    return window[len(window) - limit].at + HOUR
+
+
+def _counted(window: deque[Grant] | None) -> list[Grant]:
+    """The grants in a window that still cost something (refunds free their slot)."""
+    return [g for g in window if g.cost > 0] if window else []
