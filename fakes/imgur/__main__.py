@@ -1,0 +1,59 @@
+"""``python -m fakes.imgur --host 127.0.0.1 --port 8089 --seed 1337``"""
+
+from __future__ import annotations
+
+import argparse
+
+from bot.clock import FakeClock
+from fakes.imgur.app import run
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fakes.imgur", description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8089, help="0 picks a free port")
+    parser.add_argument("--seed", type=int, default=1337)
+    parser.add_argument("--items", type=int, default=3000, help="gallery posts to generate")
+    parser.add_argument("--public-url", default=None, help="base of returned links")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds added per call")
+    parser.add_argument("--client-limit", type=int, default=12_500)
+    parser.add_argument("--user-limit", type=int, default=500)
+    parser.add_argument("--post-limit", type=int, default=1_250)
+    parser.add_argument("--upload-limit", type=int, default=50)
+    parser.add_argument("--rate-limit-shape", choices=("classic", "errors"), default="classic")
+    parser.add_argument("--user-reset", choices=("relative", "epoch"), default="relative")
+    parser.add_argument("--rapidapi-key", default=None)
+    parser.add_argument(
+        "--fake-clock",
+        action="store_true",
+        help="run on a FakeClock moved by POST /_emulator/clock (simulated days)",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    extra = {"clock": FakeClock()} if args.fake_clock else {}
+    try:
+        run(
+            args.host,
+            args.port,
+            seed=args.seed,
+            item_count=args.items,
+            public_url=args.public_url,
+            latency=args.latency,
+            client_daily_limit=args.client_limit,
+            user_hourly_limit=args.user_limit,
+            post_hourly_limit=args.post_limit,
+            upload_hourly_limit=args.upload_limit,
+            rate_limit_429_shape=args.rate_limit_shape,
+            user_reset_mode=args.user_reset,
+            rapidapi_key=args.rapidapi_key,
+            **extra,
+        )
+    except KeyboardInterrupt:
+        pass
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,165 @@
+"""Imgur's credit accounting (imgur-api.md §3): windows, charges, 429s and headers.
+
+Buckets, each a fixed window that starts with its first charge and rolls over when its
+period has passed (time comes from the injected clock, so a FakeClock can run a day):
+
+- client: per Client-ID, ``client_daily_limit`` credits a day;
+- user:   per (Client-ID, client IP), ``user_hourly_limit`` credits an hour;
+- post:   per client IP, ``post_hourly_limit`` POST requests an hour (RapidAPI exempt);
+- upload: per client IP, ``upload_hourly_limit`` uploads an hour — Imgur's undocumented
+  "You are uploading too fast" throttle.
+
+A call costs ``call_cost`` (1), an upload ``upload_cost`` (10); /oauth2 calls cost 0.
+Refused calls (429) are not charged.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+from fakes.imgur.config import EmulatorConfig
+
+HOUR = 3600
+DAY = 86_400
+
+Scope = Literal["client", "user", "post", "upload"]
+
+
+@dataclass(slots=True)
+class Window:
+    period: int
+    started: float | None = None
+    used: int = 0
+
+    def roll(self, now: float) -> None:
+        if self.started is None or now >= self.started + self.period:
+            self.started = None
+            self.used = 0
+
+    def charge(self, amount: int, now: float) -> None:
+        if self.started is None:
+            self.started = now
+        self.used += amount
+
+    def reset_in(self, now: float) -> int:
+        if self.started is None:
+            return self.period
+        return max(0, math.ceil(self.started + self.period - now))
+
+
+@dataclass(slots=True)
+class Caller:
+    client_id: str
+    ip: str
+    commercial: bool = False
+
+
+@dataclass(slots=True)
+class Verdict:
+    """Outcome of ``Accounting.admit``: refused (with scope) or charged ``cost``."""
+
+    refused: Scope | None
+    cost: int
+    wait_seconds: int = 0
+
+
+class Accounting:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.clients: dict[str, Window] = {}
+        self.users: dict[tuple[str, str], Window] = {}
+        self.posts: dict[str, Window] = {}
+        self.uploads: dict[str, Window] = {}
+        # Days on which a client ran out, for the "5 times a month" rule's visibility.
+        self.client_exhaustions: dict[str, int] = {}
+
+    def reset(self) -> None:
+        self.__init__(self.config)
+
+    def _now(self) -> float:
+        return self.config.clock.now().timestamp()
+
+    @staticmethod
+    def _window(table: dict, key, period: int, now: float) -> Window:
+        window = table.get(key)
+        if window is None:
+            window = table[key] = Window(period)
+        window.roll(now)
+        return window
+
+    def windows(self, caller: Caller, now: float | None = None) -> tuple[Window, ...]:
+        now = self._now() if now is None else now
+        return (
+            self._window(self.clients, caller.client_id, DAY, now),
+            self._window(self.users, (caller.client_id, caller.ip), HOUR, now),
+            self._window(self.posts, caller.ip, HOUR, now),
+            self._window(self.uploads, caller.ip, HOUR, now),
+        )
+
+    def admit(self, caller: Caller, *, is_post: bool, is_upload: bool) -> Verdict:
+        """Check every limit that applies, then charge; refuse without charging."""
+        cfg = self.config
+        now = self._now()
+        client, user, post, upload = self.windows(caller, now)
+        cost = cfg.upload_cost if is_upload else cfg.call_cost
+        if client.used + cost > cfg.client_daily_limit:
+            self.client_exhaustions[caller.client_id] = (
+                self.client_exhaustions.get(caller.client_id, 0) + 1
+            )
+            return Verdict("client", 0, client.reset_in(now))
+        if user.used + cost > cfg.user_hourly_limit:
+            return Verdict("user", 0, user.reset_in(now))
+        if is_post and not caller.commercial and post.used + 1 > cfg.post_hourly_limit:
+            return Verdict("post", 0, post.reset_in(now))
+        if is_upload and upload.used + 1 > cfg.upload_hourly_limit:
+            return Verdict("upload", 0, upload.reset_in(now))
+        client.charge(cost, now)
+        user.charge(cost, now)
+        if is_post and not caller.commercial:
+            post.charge(1, now)
+        if is_upload:
+            upload.charge(1, now)
+        return Verdict(None, cost)
+
+    def refund_upload(self, caller: Caller) -> None:
+        """An upload the server rejected (bad file) does not count toward the throttle."""
+        window = self.uploads.get(caller.ip)
+        if window is not None and window.used > 0:
+            window.used -= 1
+
+    def headers(self, caller: Caller, *, is_post: bool, user_reset_mode: str) -> dict[str, str]:
+        """Every §3.2 header; the X-Post-* trio only on POSTs."""
+        cfg = self.config
+        now = self._now()
+        client, user, post, _upload = self.windows(caller, now)
+        user_reset = user.reset_in(now)
+        if user_reset_mode == "epoch":
+            user_reset = int(now) + user_reset
+        headers = {
+            "X-RateLimit-UserLimit": str(cfg.user_hourly_limit),
+            "X-RateLimit-UserRemaining": str(max(0, cfg.user_hourly_limit - user.used)),
+            "X-RateLimit-UserReset": str(user_reset),
+            "X-RateLimit-ClientLimit": str(cfg.client_daily_limit),
+            "X-RateLimit-ClientRemaining": str(max(0, cfg.client_daily_limit - client.used)),
+            "X-RateLimit-ClientReset": str(client.reset_in(now)),
+        }
+        if is_post:
+            headers["X-Post-Rate-Limit-Limit"] = str(cfg.post_hourly_limit)
+            headers["X-Post-Rate-Limit-Remaining"] = str(max(0, cfg.post_hourly_limit - post.used))
+            headers["X-Post-Rate-Limit-Reset"] = str(post.reset_in(now))
+        return headers
+
+    def credits(self, caller: Caller) -> dict[str, int]:
+        """The body of ``GET /3/credits`` (UserReset always an epoch, as documented)."""
+        cfg = self.config
+        now = self._now()
+        client, user, _post, _upload = self.windows(caller, now)
+        return {
+            "UserLimit": cfg.user_hourly_limit,
+            "UserRemaining": max(0, cfg.user_hourly_limit - user.used),
+            "UserReset": int(now) + user.reset_in(now),
+            "ClientLimit": cfg.client_daily_limit,
+            "ClientRemaining": max(0, cfg.client_daily_limit - client.used),
+        }

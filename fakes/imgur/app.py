@@ -1,0 +1,156 @@
+"""Entry points of the Imgur emulator: ``make_app``, ``Emulator`` and ``run``.
+
+Usage in a test::
+
+    async with Emulator(EmulatorConfig(seed=7, item_count=500)) as emu:
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": "Client-ID test"}
+            async with http.get(f"{emu.base_url}/3/gallery/hot/viral/0", headers=headers) as r:
+                items = (await r.json())["data"]
+        emu.faults.add("html_404", path_prefix="/3/image", times=1)
+        emu.expire_tokens()
+        assert emu.stats.calls("gallery") == 1
+
+From a shell: ``python -m fakes.imgur --port 8089 --seed 7`` (or ``imgurbot emulator``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+from typing import Any
+
+from aiohttp import web
+
+from fakes.imgur.accounting import Caller
+from fakes.imgur.admin import add_admin_routes
+from fakes.imgur.config import MIB, EmulatorConfig
+from fakes.imgur.data import Catalogue
+from fakes.imgur.faults import Faults
+from fakes.imgur.oauth import TokenGrant
+from fakes.imgur.pipeline import STATE_KEY, handle
+from fakes.imgur.state import State
+from fakes.imgur.stats import Stats
+
+__all__ = ["Emulator", "EmulatorConfig", "make_app", "run"]
+
+READY_LINE = "Imgur emulator listening on {url}"
+
+
+def make_app(config: EmulatorConfig | None = None) -> web.Application:
+    """The aiohttp application, for embedding in another server or test runner."""
+    config = config or EmulatorConfig()
+    # Large enough for a 200 MB video sent as multipart (uploads are size-checked anyway).
+    app = web.Application(client_max_size=config.max_video_bytes + 16 * MIB)
+    app[STATE_KEY] = State(config)
+    add_admin_routes(app)
+    app.router.add_route("*", "/{tail:.*}", handle)
+    return app
+
+
+def _bound_port(site: web.TCPSite) -> int:
+    server = site._server  # aiohttp exposes no public accessor for the bound socket
+    assert server is not None and server.sockets
+    return server.sockets[0].getsockname()[1]
+
+
+class Emulator:
+    """An emulator on 127.0.0.1 (free port by default) for the life of an ``async with``."""
+
+    def __init__(
+        self, config: EmulatorConfig | None = None, *, host: str = "127.0.0.1", port: int = 0
+    ) -> None:
+        self.config = config or EmulatorConfig()
+        self.host = host
+        self.port = port
+        self.app = make_app(self.config)
+        self.state: State = self.app[STATE_KEY]
+        self._runner: web.AppRunner | None = None
+        self.base_url = ""
+
+    async def start(self) -> Emulator:
+        self._runner = web.AppRunner(self.app, access_log=None)
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = _bound_port(site)
+        self.base_url = f"http://{self.host}:{self.port}"
+        self.state.listen_url = self.base_url
+        return self
+
+    async def close(self) -> None:
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> Emulator:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- what tests reach for --------------------------------------------------------------
+
+    @property
+    def api_url(self) -> str:
+        return f"{self.base_url}/3/"
+
+    @property
+    def public_url(self) -> str:
+        return (self.config.public_url or self.base_url).rstrip("/")
+
+    @property
+    def faults(self) -> Faults:
+        return self.state.faults
+
+    @property
+    def stats(self) -> Stats:
+        return self.state.stats
+
+    @property
+    def data(self) -> Catalogue:
+        return self.state.catalogue
+
+    def expire_tokens(self) -> int:
+        """Every access token issued so far now answers 403 (the client must refresh)."""
+        return self.state.tokens.expire_all()
+
+    def issue_token(self, username: str | None = None, client_id: str | None = None) -> TokenGrant:
+        """A fresh access + refresh token, as if the user had just authorised the app."""
+        return self.state.tokens.issue(username or self.config.oauth_username, client_id)
+
+    def reset(self) -> None:
+        self.state.reset()
+
+    def remaining(self, client_id: str, ip: str = "127.0.0.1") -> dict[str, int]:
+        """Credits left, as ``/3/credits`` would report them (without charging)."""
+        return self.state.accounting.credits(Caller(client_id, ip))
+
+
+def run(host: str = "127.0.0.1", port: int = 8089, **config: Any) -> None:
+    """Serve until interrupted; prints one ready line with the URL. ``config``: EmulatorConfig."""
+    asyncio.run(serve(host, port, EmulatorConfig(**config)))
+
+
+async def serve(host: str, port: int, config: EmulatorConfig) -> None:
+    app = make_app(config)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound = _bound_port(site)
+    url = f"http://{host}:{bound}"
+    if host not in ("0.0.0.0", "::", ""):
+        # On a wildcard address links follow the request's Host header instead.
+        app[STATE_KEY].listen_url = url
+    print(READY_LINE.format(url=url), flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, stop.set)
+    try:
+        await stop.wait()
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,146 @@
+"""The emulator's mutable world, and the per-request ``Call`` the routes receive."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+from multidict import MultiDict, MultiDictProxy
+
+from fakes.imgur.accounting import Accounting, Caller
+from fakes.imgur.config import EmulatorConfig
+from fakes.imgur.data import Catalogue, generate_catalogue
+from fakes.imgur.faults import Faults
+from fakes.imgur.listings import Listings
+from fakes.imgur.media import MediaStore
+from fakes.imgur.oauth import AccessToken, Tokens
+from fakes.imgur.render import Renderer
+from fakes.imgur.stats import Stats
+
+TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
+
+
+class State:
+    def __init__(self, config: EmulatorConfig) -> None:
+        self.config = config
+        self.faults = Faults()
+        self.stats = Stats()
+        self.accounting = Accounting(config)
+        self.media = MediaStore(config.media_cache_bytes)
+        # Set by Emulator/run once the socket is bound; the default public base URL.
+        self.listen_url: str | None = None
+        self._build_world()
+
+    def _build_world(self) -> None:
+        self.catalogue: Catalogue = generate_catalogue(self.config.seed, self.config.item_count)
+        self.listings = Listings(self.catalogue)
+        self.tokens = Tokens(self.config, self.catalogue)
+        self._renderers: dict[str, Renderer] = {}
+
+    def reset(self) -> None:
+        """Back to a fresh start: new catalogue (drops uploads), counters, faults, tokens."""
+        self.faults.clear()
+        self.stats.reset()
+        self.accounting.reset()
+        self.media.clear()
+        self._build_world()
+
+    def public_base(self, request: web.Request) -> str:
+        base = self.config.public_url or self.listen_url
+        if base is None:
+            base = f"{request.scheme}://{request.host}"
+        return base.rstrip("/")
+
+    def renderer(self, base: str) -> Renderer:
+        renderer = self._renderers.get(base)
+        if renderer is None:
+            renderer = self._renderers[base] = Renderer(self.catalogue, base)
+        return renderer
+
+
+@dataclass
+class Call:
+    """One API request after routing: who calls, with what, rendered for which base."""
+
+    request: web.Request
+    state: State
+    method: str
+    path: str  # as requested, echoed in error bodies
+    segments: list[str]  # after /3/, with any .json suffix stripped
+    renderer: Renderer
+    caller: Caller | None = None
+    token: AccessToken | None = None
+    _form: MultiDict | MultiDictProxy | None = field(default=None, repr=False)
+
+    @property
+    def query(self) -> MultiDictProxy[str]:
+        return self.request.query
+
+    @property
+    def is_user(self) -> bool:
+        return self.token is not None
+
+    def flag(self, name: str, default: bool = False) -> bool:
+        value = self.query.get(name)
+        if value is None:
+            return default
+        return value.strip().lower() in TRUE_WORDS
+
+    @property
+    def mature(self) -> bool:
+        """NSFW visible? Client-ID calls: ``mature=true``; users: their account setting."""
+        if self.is_user:
+            return self.state.config.user_show_mature
+        return self.flag("mature")
+
+    async def form(self) -> MultiDict | MultiDictProxy:
+        """Query and body parameters together (imgurpython sends GET params twice)."""
+        if self._form is None:
+            merged: MultiDict[Any] = MultiDict(self.query)
+            if self.request.can_read_body and not self.request.content_type.startswith(
+                "multipart/"
+            ):
+                if self.request.content_type == "application/json":
+                    body = await self.request.json()
+                    if isinstance(body, dict):
+                        for key, value in body.items():
+                            merged.add(key, value)
+                else:
+                    merged.extend(await self.request.post())
+            self._form = merged
+        return self._form
+
+    async def list_param(self, name: str) -> list[str]:
+        """``ids[]=a&ids[]=b``, ``ids=a,b`` or a JSON list: all the same to Imgur."""
+        form = await self.form()
+        values: list[str] = []
+        for key in (f"{name}[]", name):
+            for value in form.getall(key, []):
+                if isinstance(value, list):
+                    values.extend(str(v) for v in value)
+                else:
+                    values.extend(v for v in str(value).split(",") if v)
+        return [v.strip() for v in values if v.strip()]
+
+
+@dataclass
+class Reply:
+    """A route's answer: ``data`` for the envelope, or a ready ``body`` (list pages)."""
+
+    data: Any = None
+    body: str | None = None
+    status: int = 200
+
+
+Handler = Callable[[Call], Awaitable[Reply]]
+
+
+@dataclass(frozen=True)
+class Route:
+    name: str  # e.g. "gallery", "image.get": the "kind" counted in stats
+    handler: Handler
+    # "client": Client-ID or Bearer; "user": Bearer only (§5 legend C/U vs U).
+    auth: str = "client"
+    upload: bool = False
