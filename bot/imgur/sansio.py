@@ -733,3 +733,29 @@ def decipher_response(
             status=status if isinstance(status, int) else 0,
             request=request.path if request else None,
         ) from exc
+
+
+# --------------------------------------------------------------------------------------
+# Media sniffing for uploads
+
+_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
+    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
+    (0, b"\xff\xd8\xff", "image/jpeg"),
+    (0, b"GIF87a", "image/gif"),
+    (0, b"GIF89a", "image/gif"),
+    (0, b"II*\x00", "image/tiff"),
+    (0, b"MM\x00*", "image/tiff"),
+    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
+    (4, b"ftypqt", "video/quicktime"),
+    (4, b"ftyp", "video/mp4"),
+)
+
+
+def sniff_media(head: bytes) -> str | None:
+    """The MIME type the first bytes of a file announce, or None when unknown."""
+    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
+        return "image/webp"
+    for offset, magic, mime in _SIGNATURES:
+        if head[offset : offset + len(magic)] == magic:
+            return mime
+    return None

@@ -1,0 +1,91 @@
+"""A bounded TTL cache for deciphered GET answers, able to serve stale entries on demand.
+
+Built on ``cachetools.TLRUCache`` (LRU eviction at ``max_entries``, a per-item expiry): an
+entry is *fresh* for its kind's TTL (``CacheSettings.ttl_*_s``) and then kept
+``keep_stale_s`` longer, so the client can hand it out, marked stale, when Imgur or the
+quota ledger says no. Time comes from the injected clock, so simulations with a
+``FakeClock`` age entries without sleeping.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from cachetools import TLRUCache
+
+from bot.clock import Clock
+from bot.config import CacheSettings
+
+
+@dataclass(frozen=True, slots=True)
+class CacheEntry:
+    data: Any
+    fetched_at: datetime
+    stored_at: float  # the clock's monotonic seconds
+    ttl_s: float
+    # Parsed models built from ``data``, keyed by parser, so a hit does not re-parse.
+    memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+
+
+class ResponseCache:
+    def __init__(self, settings: CacheSettings, clock: Clock) -> None:
+        self._clock = clock
+        self._keep_stale_s = settings.keep_stale_s
+        self._ttls: dict[str, float] = {
+            "frontpage": settings.ttl_frontpage_s,
+            "search": settings.ttl_search_s,
+            "tag": settings.ttl_tag_s,
+            "tags": settings.ttl_tags_s,
+            "subreddit": settings.ttl_subreddit_s,
+            "item": settings.ttl_item_s,
+            "account": settings.ttl_account_s,
+            "memegen": settings.ttl_memegen_s,
+            "credits": 0,  # the ledger wants today's numbers, not five minutes old ones
+        }
+        self._default_ttl = settings.ttl_default_s
+        self._entries: TLRUCache[str, CacheEntry] | None = None
+        if settings.enabled and settings.max_entries > 0:
+            self._entries = TLRUCache(
+                maxsize=settings.max_entries, ttu=self._expires_at, timer=clock.monotonic
+            )
+
+    @property
+    def enabled(self) -> bool:
+        return self._entries is not None
+
+    def ttl_for(self, kind: str) -> float:
+        return self._ttls.get(kind, self._default_ttl)
+
+    def _expires_at(self, _key: str, entry: CacheEntry, now: float) -> float:
+        return now + entry.ttl_s + self._keep_stale_s
+
+    def _lookup(self, key: str) -> CacheEntry | None:
+        if self._entries is None:
+            return None
+        return self._entries.get(key)
+
+    def is_fresh(self, entry: CacheEntry) -> bool:
+        return self._clock.monotonic() - entry.stored_at < entry.ttl_s
+
+    def fresh(self, key: str) -> CacheEntry | None:
+        entry = self._lookup(key)
+        return entry if entry is not None and self.is_fresh(entry) else None
+
+    def any(self, key: str) -> CacheEntry | None:
+        """A fresh or a stale-but-kept entry."""
+        return self._lookup(key)
+
+    def put(self, key: str, kind: str, data: Any, fetched_at: datetime) -> CacheEntry:
+        entry = CacheEntry(data, fetched_at, self._clock.monotonic(), self.ttl_for(kind))
+        if self._entries is not None and entry.ttl_s + self._keep_stale_s > 0:
+            self._entries[key] = entry
+        return entry
+
+    def drop(self, key: str) -> None:
+        if self._entries is not None:
+            self._entries.pop(key, None)
+
+    def __len__(self) -> int:
+        return 0 if self._entries is None else len(self._entries)
