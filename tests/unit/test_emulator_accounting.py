@@ -1,0 +1,113 @@
+"""The emulator's credit accounting, driven by a FakeClock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+
+from bot.clock import FakeClock
+from fakes.imgur.accounting import Accounting, Caller
+from fakes.imgur.config import EmulatorConfig
+
+ME = Caller("client", "10.0.0.1")
+
+
+@pytest.fixture
+def clock():
+    return FakeClock(datetime(2026, 5, 1, 12, 0, tzinfo=UTC))
+
+
+def accounting(clock, **limits) -> Accounting:
+    return Accounting(EmulatorConfig(clock=clock, **limits))
+
+
+def test_calls_cost_one_and_uploads_ten(clock):
+    books = accounting(clock)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=True, is_upload=True)
+    credits = books.credits(ME)
+    assert credits["ClientRemaining"] == 12_500 - 11
+    assert credits["UserRemaining"] == 500 - 11
+
+
+def test_refusals_name_their_scope_and_charge_nothing(clock):
+    books = accounting(clock, client_daily_limit=5, user_hourly_limit=100)
+    for _ in range(5):
+        assert books.admit(ME, is_post=False, is_upload=False).refused is None
+    refused = books.admit(ME, is_post=False, is_upload=False)
+    assert (refused.refused, refused.cost) == ("client", 0)
+    assert refused.wait_seconds == 86_400
+    assert books.credits(ME)["ClientRemaining"] == 0
+
+
+def test_an_upload_needs_ten_credits_left(clock):
+    books = accounting(clock, user_hourly_limit=15)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    assert books.admit(ME, is_post=True, is_upload=True).refused == "user"
+    assert books.admit(ME, is_post=False, is_upload=False).refused is None
+
+
+def test_user_window_rolls_after_an_hour_client_window_after_a_day(clock):
+    books = accounting(clock, client_daily_limit=10, user_hourly_limit=4)
+    for _ in range(4):
+        books.admit(ME, is_post=False, is_upload=False)
+    assert books.admit(ME, is_post=False, is_upload=False).refused == "user"
+    clock.advance(3600)
+    for _ in range(4):
+        assert books.admit(ME, is_post=False, is_upload=False).refused is None
+    clock.advance(3600)
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    assert books.admit(ME, is_post=False, is_upload=False).refused == "client"
+    clock.advance(86_400 - 7200)
+    assert books.admit(ME, is_post=False, is_upload=False).refused is None
+
+
+def test_other_ips_have_their_own_user_bucket_but_share_the_client(clock):
+    books = accounting(clock, client_daily_limit=3, user_hourly_limit=2)
+    other = Caller("client", "10.0.0.2")
+    books.admit(ME, is_post=False, is_upload=False)
+    books.admit(ME, is_post=False, is_upload=False)
+    assert books.admit(ME, is_post=False, is_upload=False).refused == "user"
+    assert books.admit(other, is_post=False, is_upload=False).refused is None
+    assert books.admit(other, is_post=False, is_upload=False).refused == "client"
+
+
+def test_post_limit_spares_commercial_callers(clock):
+    books = accounting(clock, post_hourly_limit=1)
+    commercial = Caller("client", "10.0.0.1", commercial=True)
+    assert books.admit(ME, is_post=True, is_upload=False).refused is None
+    assert books.admit(ME, is_post=True, is_upload=False).refused == "post"
+    assert books.admit(commercial, is_post=True, is_upload=False).refused is None
+
+
+def test_upload_throttle_and_refund(clock):
+    books = accounting(clock, upload_hourly_limit=2)
+    assert books.admit(ME, is_post=True, is_upload=True).refused is None
+    books.refund_upload(ME)  # a rejected file does not count
+    assert books.admit(ME, is_post=True, is_upload=True).refused is None
+    assert books.admit(ME, is_post=True, is_upload=True).refused is None
+    verdict = books.admit(ME, is_post=True, is_upload=True)
+    assert verdict.refused == "upload" and 0 < verdict.wait_seconds <= 3600
+
+
+def test_headers_in_both_user_reset_modes(clock):
+    books = accounting(clock)
+    books.admit(ME, is_post=True, is_upload=False)
+    clock.advance(600)
+    relative = books.headers(ME, is_post=True, user_reset_mode="relative")
+    epoch = books.headers(ME, is_post=False, user_reset_mode="epoch")
+    now = int(clock.now().timestamp())
+
+    assert relative["X-RateLimit-UserReset"] == "3000"
+    assert relative["X-RateLimit-ClientReset"] == str(86_400 - 600)
+    assert relative["X-Post-Rate-Limit-Remaining"] == "1249"
+    assert relative["X-Post-Rate-Limit-Reset"] == "3000"
+    assert epoch["X-RateLimit-UserReset"] == str(now + 3000)
+    assert "X-Post-Rate-Limit-Limit" not in epoch
