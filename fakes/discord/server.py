@@ -1,0 +1,553 @@
+"""``FakeDiscord``: the server, and the API tests (and the offline sandbox) drive it with.
+
+See the package docstring (``fakes/discord/__init__.py``) for a walkthrough.
+"""
+
+# The public waiting API takes timeout= arguments on purpose (readable tests).
+# ruff: noqa: ASYNC109
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiohttp import web
+
+from .backend import Backend
+from .cdn import Cdn
+from .gateway import Gateway
+from .interactions import (
+    APPLICATION_COMMAND,
+    AUTOCOMPLETE,
+    MESSAGE_COMPONENT,
+    MODAL_SUBMIT,
+    Callback,
+    InteractionRecord,
+    build_command_data,
+    build_interaction,
+    component_data,
+    modal_submit_data,
+)
+from .models import (
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    GUILD_TEXT,
+    CdnFile,
+    Channel,
+    Guild,
+    Member,
+    Message,
+    Role,
+    User,
+    as_permission_int,
+)
+from .patch import point_discordpy_at
+from .ratelimit import DEFAULT_ROUTE_LIMIT, Injection, RateLimiter, RouteLimit
+from .rest import API, build_app
+from .state import RecordedRequest, World
+
+
+class FakeDiscord:
+    """A local Discord for the genuine discord.py: REST + gateway + CDN on one port.
+
+    Use it as ``async with FakeDiscord(token="t") as fd: ...``; it listens on ``host:port``
+    (port 0 picks a free one) until the block ends.
+    """
+
+    def __init__(
+        self,
+        token: str = "test-token",
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        bot_name: str = "imgurbot",
+        owner_name: str = "owner",
+        interaction_deadline: float | None = 3.0,
+        token_lifetime: float = 15 * 60.0,
+        global_rate_limit: int | None = 50,
+        route_limit: RouteLimit | None = DEFAULT_ROUTE_LIMIT,
+        heartbeat_interval_ms: int = 41_250,
+        human_delay: float = 0.05,
+    ) -> None:
+        self.host, self.port = host, port
+        # Pause before a click or modal submit. A person cannot press a button before the
+        # message reaches them; without the pause a test could click before discord.py has
+        # read the callback response and registered the View that handles the button.
+        self.human_delay = human_delay
+        self.world = World(token=token, bot_name=bot_name, owner_name=owner_name)
+        self.cdn = Cdn(self.world.ids)
+        self.gateway = Gateway(self.world, heartbeat_interval_ms=heartbeat_interval_ms)
+        self.limiter = RateLimiter(global_per_second=global_rate_limit, route_limit=route_limit)
+        self.backend = Backend(
+            self.world,
+            self.cdn,
+            self.gateway,
+            self.limiter,
+            interaction_deadline=interaction_deadline,
+            token_lifetime=token_lifetime,
+        )
+        self._runner: web.AppRunner | None = None
+        self._restore_discordpy: Callable[[], None] | None = None
+        self._pending: set[asyncio.Task[Any]] = set()
+        self._default_user: User | None = None
+
+    # -- lifetime ----------------------------------------------------------------------------
+
+    async def start(self) -> FakeDiscord:
+        self._runner = web.AppRunner(
+            build_app(self.backend), handle_signals=False, access_log=None, shutdown_timeout=2.0
+        )
+        await self._runner.setup()
+        site = web.TCPSite(self._runner, self.host, self.port)
+        await site.start()
+        self.port = self._runner.addresses[0][1]
+        base = f"http://{self.host}:{self.port}"
+        self.cdn.base_url = base + "/cdn"
+        self.gateway.url = f"ws://{self.host}:{self.port}/gateway"
+        return self
+
+    async def close(self) -> None:
+        if self._restore_discordpy is not None:
+            self._restore_discordpy()
+            self._restore_discordpy = None
+        await self.flush()
+        await self.gateway.close()
+        if self._runner is not None:
+            await self._runner.cleanup()
+            self._runner = None
+
+    async def __aenter__(self) -> FakeDiscord:
+        return await self.start()
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.close()
+
+    # -- where it listens --------------------------------------------------------------------
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+    @property
+    def rest_url(self) -> str:
+        return self.base_url + API
+
+    @property
+    def gateway_url(self) -> str:
+        return self.gateway.url
+
+    @property
+    def cdn_url(self) -> str:
+        return self.cdn.base_url
+
+    def point_discordpy_here(self) -> Callable[[], None]:
+        """Patch discord.py to use this fake; undone by ``close()`` (or the returned callable)."""
+        restore = point_discordpy_at(self.rest_url, self.gateway_url)
+        self._restore_discordpy = restore
+        return restore
+
+    # -- who is who ---------------------------------------------------------------------------
+
+    @property
+    def token(self) -> str:
+        return self.world.token
+
+    @property
+    def bot_user(self) -> User:
+        return self.world.bot
+
+    @property
+    def application_id(self) -> str:
+        return self.world.application_id
+
+    @property
+    def owner(self) -> User:
+        """The application's owner (``AppInfo.owner``, so ``bot.is_owner()`` is True for it)."""
+        return self.world.owner
+
+    @property
+    def default_user(self) -> User:
+        """The user interactions come from when a test names none: a plain member."""
+        if self._default_user is None:
+            self._default_user = self.add_user("tester")
+        return self._default_user
+
+    # -- building the world ------------------------------------------------------------------
+
+    def add_user(self, username: str, *, bot: bool = False) -> User:
+        return self.world.add_user(username, bot=bot)
+
+    def add_guild(
+        self,
+        name: str = "guild",
+        *,
+        owner: User | None = None,
+        everyone_permissions: Any = DEFAULT_EVERYONE_PERMISSIONS,
+        bot_permissions: Any = DEFAULT_BOT_PERMISSIONS,
+    ) -> Guild:
+        """A server with the bot in it. Added after the bot connected, the bot gets a
+        GUILD_CREATE (as when it joins a server)."""
+        guild = self.world.add_guild(
+            name,
+            owner=owner,
+            everyone_permissions=as_permission_int(everyone_permissions),
+            bot_permissions=as_permission_int(bot_permissions),
+        )
+        self._announce("GUILD_CREATE", lambda: guild.payload(self.world.bot.id))
+        return guild
+
+    def add_channel(
+        self,
+        guild: Guild,
+        name: str,
+        *,
+        nsfw: bool = False,
+        type: int = GUILD_TEXT,
+        topic: str | None = None,
+    ) -> Channel:
+        channel = self.world.add_channel(guild, name, nsfw=nsfw, type=type, topic=topic)
+        self._announce("CHANNEL_CREATE", channel.payload)
+        return channel
+
+    def add_role(self, guild: Guild, name: str, *, permissions: Any = 0) -> Role:
+        role = self.world.add_role(guild, name, as_permission_int(permissions))
+        self._announce("GUILD_ROLE_CREATE", lambda: {"guild_id": guild.id, "role": role.payload()})
+        return role
+
+    def add_member(self, guild: Guild, user: User, *, roles: tuple[Role, ...] = ()) -> Member:
+        """Make ``user`` a member of ``guild`` with these roles (users also become members
+        automatically the first time they use a command there)."""
+        member = self.world.ensure_member(guild, user)
+        member.role_ids = [r.id for r in roles]
+        return member
+
+    def dm_channel(self, user: User) -> Channel:
+        return self.world.dm_channel(user)
+
+    def add_attachment(
+        self,
+        filename: str,
+        data: bytes,
+        content_type: str = "application/octet-stream",
+        *,
+        width: int | None = None,
+        height: int | None = None,
+    ) -> CdnFile:
+        """Put bytes on the CDN; pass the result as an attachment option value."""
+        return self.cdn.add(filename, data, content_type, width=width, height=height)
+
+    def _announce(self, event: str, payload: Callable[[], Any]) -> None:
+        """Tell connected bots about a change made by the test (nothing if none is)."""
+        if not self.gateway.ready_sessions():
+            return
+        task = asyncio.get_running_loop().create_task(self.gateway.dispatch(event, payload()))
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+
+    async def flush(self) -> None:
+        """Wait until every gateway event queued by ``add_*`` has been sent."""
+        while self._pending:
+            await asyncio.gather(*list(self._pending))
+
+    # -- the bot's connection ----------------------------------------------------------------
+
+    async def wait_until_ready(self, timeout: float = 10.0) -> None:
+        """Wait until a bot has identified and received READY and every GUILD_CREATE."""
+        await self.world.notifier.wait_for(
+            lambda: bool(self.gateway.connected_sessions()),
+            timeout,
+            lambda: (
+                f"no bot identified on {self.gateway_url}; connections={self.gateway.connections}, "
+                f"requests={self.world.requests[-5:]}"
+            ),
+        )
+
+    async def reconnect_bot(self, timeout: float = 10.0) -> None:
+        """Send RECONNECT (op 7) and wait until the bot has RESUMEd its session."""
+        before = sum(c.kind == "resume" for c in self.gateway.connections)
+        await self.gateway.send_reconnect()
+        await self.world.notifier.wait_for(
+            lambda: (
+                any(s.ws is not None for s in self.gateway.sessions.values())
+                and sum(c.kind == "resume" for c in self.gateway.connections) > before
+            ),
+            timeout,
+            lambda: f"no RESUME; connections={self.gateway.connections}",
+        )
+
+    async def dispatch(self, event: str, data: Any) -> None:
+        """Send any gateway event to the bot."""
+        await self.flush()
+        if not await self.gateway.dispatch(event, data):
+            raise RuntimeError("no bot is connected; await fd.wait_until_ready() first")
+
+    async def _send_interaction(self, record: InteractionRecord) -> InteractionRecord:
+        await self.flush()
+        if not self.gateway.ready_sessions():
+            raise RuntimeError("no bot is connected; await fd.wait_until_ready() first")
+        record.dispatched_at = time.monotonic()  # the 3-second window starts now
+        await self.gateway.dispatch("INTERACTION_CREATE", record.payload)
+        return record
+
+    # -- what users do -----------------------------------------------------------------------
+
+    async def slash(
+        self,
+        name: str,
+        *path: str,
+        options: dict[str, Any] | None = None,
+        user: User | None = None,
+        channel: Channel | None = None,
+        permissions: Any = None,
+        app_permissions: Any = None,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """Run ``/name *path`` with ``options`` (plain Python values, typed from the synced
+        definition). ``channel=None`` means the user's DM with the bot. ``permissions``
+        overrides the member's computed permissions (an int, str or ``discord.Permissions``).
+        Returns at once; await the record's ``wait_response()``/``wait_done()``."""
+        user = user or self.default_user
+        channel = channel or self.world.dm_channel(user)
+        data = build_command_data(
+            self.world, self.world.guild_of(channel), name, path, dict(options or {})
+        )
+        record = build_interaction(
+            self.world,
+            APPLICATION_COMMAND,
+            data,
+            user=user,
+            channel=channel,
+            label="/" + " ".join((name, *path)),
+            permissions=permissions,
+            app_permissions=app_permissions,
+            locale=locale,
+        )
+        return await self._send_interaction(record)
+
+    async def autocomplete(
+        self,
+        name: str,
+        *path: str,
+        focused: str,
+        value: str = "",
+        options: dict[str, Any] | None = None,
+        user: User | None = None,
+        channel: Channel | None = None,
+        timeout: float = 5.0,
+    ) -> list[dict[str, Any]]:
+        """Type ``value`` into option ``focused`` of ``/name *path`` and return the choices
+        the bot offers (``[{"name": ..., "value": ...}, ...]``)."""
+        record = await self.autocomplete_interaction(
+            name, *path, focused=focused, value=value, options=options, user=user, channel=channel
+        )
+        callback = await record.wait_response(timeout)
+        return callback.choices or []
+
+    async def autocomplete_interaction(
+        self,
+        name: str,
+        *path: str,
+        focused: str,
+        value: str = "",
+        options: dict[str, Any] | None = None,
+        user: User | None = None,
+        channel: Channel | None = None,
+    ) -> InteractionRecord:
+        """Like :meth:`autocomplete` but returns the record instead of waiting."""
+        user = user or self.default_user
+        channel = channel or self.world.dm_channel(user)
+        data = build_command_data(
+            self.world,
+            self.world.guild_of(channel),
+            name,
+            path,
+            dict(options or {}),
+            focused=(focused, value),
+        )
+        record = build_interaction(
+            self.world,
+            AUTOCOMPLETE,
+            data,
+            user=user,
+            channel=channel,
+            label=f"autocomplete /{' '.join((name, *path))} {focused}={value!r}",
+        )
+        return await self._send_interaction(record)
+
+    async def click(
+        self,
+        target: Message | InteractionRecord | Callback,
+        *,
+        custom_id: str | None = None,
+        label: str | None = None,
+        user: User | None = None,
+        permissions: Any = None,
+    ) -> InteractionRecord:
+        """Press the button with this ``custom_id`` (or ``label``) on a message (or on an
+        interaction's original response)."""
+        if custom_id is None and label is None:
+            raise ValueError("say which button: custom_id=... or label=...")
+        message = self._message_of(target)
+        component = message.find_component(custom_id=custom_id, label=label)
+        if component.get("type") != 2:
+            raise ValueError(f"{component.get('custom_id')!r} is not a button")
+        if component.get("disabled"):
+            raise ValueError(f"button {component.get('label') or custom_id!r} is disabled")
+        if "custom_id" not in component:
+            raise ValueError("link buttons cannot be clicked by a bot-facing test")
+        return await self._component(message, component, None, user, permissions)
+
+    async def select(
+        self,
+        target: Message | InteractionRecord | Callback,
+        *,
+        custom_id: str,
+        values: list[str],
+        user: User | None = None,
+        permissions: Any = None,
+    ) -> InteractionRecord:
+        """Pick ``values`` in the select menu ``custom_id``."""
+        message = self._message_of(target)
+        component = message.find_component(custom_id=custom_id)
+        return await self._component(message, component, values, user, permissions)
+
+    async def _component(
+        self,
+        message: Message,
+        component: dict[str, Any],
+        values: list[str] | None,
+        user: User | None,
+        permissions: Any,
+    ) -> InteractionRecord:
+        user = user or self.default_user
+        channel = self.world.channels[message.channel_id]
+        await asyncio.sleep(self.human_delay)
+        what = component.get("label") or component.get("custom_id")
+        record = build_interaction(
+            self.world,
+            MESSAGE_COMPONENT,
+            component_data(component, values),
+            user=user,
+            channel=channel,
+            label=f"component {what!r} on message {message.id}",
+            permissions=permissions,
+            message=message,
+        )
+        return await self._send_interaction(record)
+
+    async def submit_modal(
+        self, shown_by: InteractionRecord, values: dict[str, Any], *, user: User | None = None
+    ) -> InteractionRecord:
+        """Fill in and submit the modal the bot showed in answer to ``shown_by``."""
+        modal = shown_by.modal
+        if modal is None:
+            raise ValueError(f"{shown_by.label} was not answered with a modal")
+        await asyncio.sleep(self.human_delay)
+        record = build_interaction(
+            self.world,
+            MODAL_SUBMIT,
+            modal_submit_data(modal, values),
+            user=user or shown_by.user,
+            channel=shown_by.channel,
+            label=f"modal {modal['custom_id']!r}",
+            message=shown_by.source_message,
+        )
+        return await self._send_interaction(record)
+
+    def _message_of(self, target: Message | InteractionRecord | Callback) -> Message:
+        if isinstance(target, InteractionRecord):
+            message = target.original
+        elif isinstance(target, Callback):
+            message = target.message
+        else:
+            message = target
+        if message is None:
+            raise ValueError(f"{target!r} has no message to interact with")
+        if message.deleted:
+            raise ValueError(f"message {message.id} was deleted")
+        return message
+
+    # -- what the bot did --------------------------------------------------------------------
+
+    def synced_commands(self, guild: Guild | None = None) -> list[dict[str, Any]] | None:
+        """The body of the last command sync (PUT) for ``guild`` (None = global), exactly as
+        the bot sent it; None if it never synced there."""
+        gid = guild.id if guild else None
+        for scope, body in reversed(self.world.sync_log):
+            if scope == gid:
+                return body
+        return None
+
+    def commands(self, guild: Guild | None = None) -> list[dict[str, Any]]:
+        """The commands as stored (with ``id``, ``application_id``, ``version``)."""
+        return self.world.commands_for(guild.id if guild else None)
+
+    def channel_messages(self, channel: Channel) -> list[Message]:
+        """Messages visible in ``channel``, oldest first (interaction responses included,
+        ephemeral and deleted ones not)."""
+        return self.world.visible_messages(channel.id)
+
+    async def wait_for_message(
+        self,
+        channel: Channel,
+        check: Callable[[Message], bool] | None = None,
+        *,
+        count: int = 1,
+        timeout: float = 5.0,
+    ) -> Message:
+        """Wait until ``channel`` holds ``count`` messages passing ``check``; return the last."""
+
+        def found() -> Message | None:
+            hits = [m for m in self.channel_messages(channel) if check is None or check(m)]
+            return hits[count - 1] if len(hits) >= count else None
+
+        return await self.world.notifier.wait_for(
+            found,
+            timeout,
+            lambda: f"channel #{channel.name} has {self.channel_messages(channel)}",
+        )
+
+    def requests(self, method: str | None = None, path_prefix: str = "") -> list[RecordedRequest]:
+        """Requests the bot made, filtered by method and path prefix (paths exclude /api/v10)."""
+        return [
+            r
+            for r in self.world.requests
+            if (method is None or r.method == method.upper()) and r.path.startswith(path_prefix)
+        ]
+
+    @property
+    def unmatched_requests(self) -> list[RecordedRequest]:
+        """Requests to endpoints the fake does not serve (each got a JSON 404)."""
+        return [r for r in self.world.requests if not r.matched]
+
+    def inject_rate_limit(
+        self,
+        path_prefix: str,
+        *,
+        retry_after: float = 0.5,
+        count: int = 1,
+        method: str | None = None,
+        is_global: bool = False,
+    ) -> Injection:
+        """Answer the next ``count`` requests under ``path_prefix`` (with or without
+        ``/api/v10``) with a 429 asking to retry after ``retry_after`` seconds. The returned
+        object's ``hits`` counts how many were sent."""
+        prefix = path_prefix.removeprefix(API)
+        return self.limiter.inject(
+            prefix, retry_after=retry_after, count=count, method=method, is_global=is_global
+        )
+
+    async def wait_for(
+        self, check: Callable[[], Any], timeout: float = 5.0, what: str = "condition"
+    ) -> Any:
+        """Wait until ``check()`` (about the fake's state) is truthy; return its value."""
+        return await self.world.notifier.wait_for(check, timeout, lambda: what)
+
+    async def run(self, until: Awaitable[Any] | None = None) -> None:
+        """Serve until ``until`` completes (forever if None): for the offline sandbox."""
+        if until is None:
+            await asyncio.Event().wait()
+        else:
+            await until
