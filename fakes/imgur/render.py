@@ -301,6 +301,30 @@ class Renderer:
             self._fragments[key] = text
         return text
 
+    def item_body(self, post: Post) -> str:
+        """Cached envelope of a single gallery item as ``/3/gallery/{id}`` returns it."""
+        key = (post.id, "item")
+        text = self._fragments.get(key)
+        if text is None:
+            data = (
+                self.album(post, gallery=True, images="all")
+                if post.is_album
+                else self.image(post, gallery=True)
+            )
+            text = self._fragments[key] = '{"data":' + dumps(data) + ',"success":true,"status":200}'
+        return text
+
+    def tag_body(self, info: TagInfo, posts: list[Post], variant: str) -> str:
+        """A tag gallery page: the Tag object with ``items`` spliced in from fragments."""
+        header = dumps(self.tag_object(info))[:-1]
+        inner = ",".join(self.post_fragment(p, variant) for p in posts)
+        return '{"data":' + header + ',"items":[' + inner + ']},"success":true,"status":200}'
+
+    def forget(self, item_id: str) -> None:
+        """Drop cached JSON of a record that changed (e.g. its owner edited the title)."""
+        for variant in ("list", "previews", "subreddit", "item"):
+            self._fragments.pop((item_id, variant), None)
+
     def list_body(self, posts: list[Post], variant: str) -> str:
         """A whole ``{"data":[...],"success":true,"status":200}`` body for a page."""
         inner = ",".join(self.post_fragment(p, variant) for p in posts)

@@ -73,6 +73,7 @@ async def image_update(call: Call, key: str) -> Reply:
         image.title = str(form["title"])
     if "description" in form:
         image.description = str(form["description"])
+    call.state.forget_rendered(image.id)
     return Reply(True)
 
 
@@ -270,6 +271,7 @@ async def album_update(call: Call, key: str) -> Reply:
         album.image_ids = list(dict.fromkeys(i.id for i in await _images_to_add(call)))
         album.cover = album.image_ids[0] if album.image_ids else None
     await _apply_album_fields(call, album)
+    call.state.forget_rendered(album.id)
     return Reply(True)
 
 

@@ -61,24 +61,21 @@ def _find_post(call: Call, item_id: str) -> Post:
 
 
 async def gallery_item(call: Call, item_id: str) -> Reply:
-    post = _find_post(call, item_id)
-    if post.is_album:
-        return Reply(call.renderer.album(post, gallery=True, images="all"))
-    return Reply(call.renderer.image(post, gallery=True))
+    return Reply(body=call.renderer.item_body(_find_post(call, item_id)))
 
 
 async def gallery_image(call: Call, item_id: str) -> Reply:
     post = call.state.catalogue.item(item_id)
     if post is None or post.is_album:
         raise ApiError(404, f"Unable to find an image with the id, {item_id}")
-    return Reply(call.renderer.image(post, gallery=True))
+    return Reply(body=call.renderer.item_body(post))
 
 
 async def gallery_album(call: Call, item_id: str) -> Reply:
     post = call.state.catalogue.item(item_id)
     if post is None or not post.is_album:
         raise ApiError(404, f"Unable to find an album with the id, {item_id}.")
-    return Reply(call.renderer.album(post, gallery=True, images="all"))
+    return Reply(body=call.renderer.item_body(post))
 
 
 async def item_votes(call: Call, item_id: str) -> Reply:
@@ -111,10 +108,8 @@ def _tag_or_404(call: Call, tag: str):
 async def tag_gallery(call: Call, tag: str, sort: str, window: str, page: int) -> Reply:
     info = _tag_or_404(call, tag)
     posts = call.state.listings.tag(info.name, sort, window, mature=call.mature)
-    previews = call.flag("album_previews")
-    items = [call.renderer.post(p, previews=previews) for p in page_of(posts, page)]
-    header = dict(call.renderer.tag_object(info))
-    return Reply({**header, "items": items})
+    variant = "previews" if call.flag("album_previews") else "list"
+    return Reply(body=call.renderer.tag_body(info, page_of(posts, page), variant))
 
 
 async def tag_item(call: Call, tag: str, item_id: str) -> Reply:

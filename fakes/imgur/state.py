@@ -53,6 +53,10 @@ class State:
             base = f"{request.scheme}://{request.host}"
         return base.rstrip("/")
 
+    def forget_rendered(self, item_id: str) -> None:
+        for renderer in self._renderers.values():
+            renderer.forget(item_id)
+
     def renderer(self, base: str) -> Renderer:
         renderer = self._renderers.get(base)
         if renderer is None:

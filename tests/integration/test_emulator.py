@@ -484,14 +484,14 @@ async def test_memes_subgallery_and_memegen_templates_are_real_jpegs(emu, http):
 # -- images, anonymous albums, accounts --------------------------------------------------------
 
 
-async def upload(http, emu, **form):
+async def upload(http, emu, headers=CLIENT, **form):
     data = aiohttp.FormData()
     for key, value in form.items():
         if isinstance(value, bytes):
             data.add_field(key, value, filename="file.bin")
         else:
             data.add_field(key, value)
-    return await fetch_json(http, emu, "/3/image", method="POST", data=data)
+    return await fetch_json(http, emu, "/3/image", method="POST", data=data, headers=headers)
 
 
 async def test_image_update_and_delete_by_deletehash(emu, http):
@@ -543,6 +543,23 @@ async def test_anonymous_album_lifecycle_by_deletehash(emu, http):
     assert got["cover"] == first["id"] and got["title"] == "Bot uploads"
     assert deleted[2]["data"] is True
     assert (await fetch(http, emu, f"/3/album/{album['id']}"))[0] == 404
+
+
+async def test_owner_token_edits_by_id_and_sees_own_uploads(emu, http):
+    post = emu.data.gallery_images()[0]
+    owner = {"Authorization": f"Bearer {emu.issue_token(post.account_url).access_token}"}
+    before = (await fetch_json(http, emu, f"/3/gallery/{post.id}"))[2]["data"]
+
+    edited = await fetch(
+        http, emu, f"/3/image/{post.id}", method="POST", data={"title": "new"}, headers=owner
+    )
+    after = (await fetch_json(http, emu, f"/3/gallery/{post.id}"))[2]["data"]
+    mine = (await upload(http, emu, image=png_bytes(), headers=owner))[2]["data"]
+    listed = (await fetch_json(http, emu, "/3/account/me/images/0", headers=owner))[2]["data"]
+
+    assert edited[0] == 200 and before["title"] != "new" and after["title"] == "new"
+    assert mine["account_url"] == post.account_url
+    assert [i["id"] for i in listed] == [mine["id"]] and listed[0]["deletehash"]
 
 
 async def test_account_and_submissions(emu, http):
