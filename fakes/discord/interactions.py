@@ -302,14 +302,14 @@ def _encode_value(definition: dict[str, Any], value: Any, resolver: _Resolver, w
             encoded = value
         elif otype == NUMBER:
             encoded = float(value)
-        elif otype == USER or (otype == MENTIONABLE and isinstance(value, User)):
-            encoded = resolver.user(_expect(value, User))
+        elif otype == USER or (otype == MENTIONABLE and _names_a_user(resolver, value)):
+            encoded = resolver.user(_lookup(resolver, value, User))
         elif otype == CHANNEL:
-            encoded = resolver.channel(_expect(value, Channel))
+            encoded = resolver.channel(_lookup(resolver, value, Channel))
         elif otype == ROLE or otype == MENTIONABLE:
-            encoded = resolver.role(_expect(value, Role))
+            encoded = resolver.role(_lookup(resolver, value, Role))
         elif otype == ATTACHMENT:
-            encoded = resolver.attachment(_expect(value, CdnFile))
+            encoded = resolver.attachment(_lookup(resolver, value, CdnFile))
         else:
             raise ValueError(f"{where}: option {name!r} has unsupported type {otype}")
     except (TypeError, ValueError) as exc:
@@ -320,10 +320,28 @@ def _encode_value(definition: dict[str, Any], value: Any, resolver: _Resolver, w
     return encoded
 
 
-def _expect(value: Any, cls: type) -> Any:
-    if not isinstance(value, cls):
+def _names_a_user(resolver: _Resolver, value: Any) -> bool:
+    return str(getattr(value, "id", value)) in resolver.world.users
+
+
+def _lookup(resolver: _Resolver, value: Any, cls: type) -> Any:
+    """Accept the fake's own object, or anything with the same ``id`` (a discord.py object,
+    an int or a str), looked up in the fake's world."""
+    if isinstance(value, cls):
+        return value
+    key = str(getattr(value, "id", value))
+    world, guild = resolver.world, resolver.guild
+    if cls is User:
+        found = world.users.get(key)
+    elif cls is Channel:
+        found = world.channels.get(key)
+    elif cls is Role:
+        found = guild.role(key) if guild is not None else None
+    else:
+        found = None
+    if found is None:
         raise TypeError
-    return value
+    return found
 
 
 def _check_constraints(definition: dict[str, Any], value: Any, where: str) -> None:

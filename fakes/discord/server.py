@@ -148,6 +148,26 @@ class FakeDiscord:
         self._restore_discordpy = restore
         return restore
 
+    # -- knobs tests turn --------------------------------------------------------------------
+
+    @property
+    def interaction_deadline(self) -> float | None:
+        """Seconds the bot has for its first callback (Discord: 3); None disables the rule."""
+        return self.backend.interaction_deadline
+
+    @interaction_deadline.setter
+    def interaction_deadline(self, seconds: float | None) -> None:
+        self.backend.interaction_deadline = seconds
+
+    @property
+    def global_rate_limit(self) -> int | None:
+        """Requests per second across all routes except interactions (Discord: 50)."""
+        return self.limiter.global_per_second
+
+    @global_rate_limit.setter
+    def global_rate_limit(self, per_second: int | None) -> None:
+        self.limiter.global_per_second = per_second
+
     # -- who is who ---------------------------------------------------------------------------
 
     @property

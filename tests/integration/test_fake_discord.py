@@ -460,7 +460,7 @@ async def test_second_acknowledgement_is_refused(env: Env) -> None:
 
 
 async def test_late_first_response_is_unknown_interaction(env: Env) -> None:
-    env.fd.backend.interaction_deadline = 0.2
+    env.fd.interaction_deadline = 0.2
     inter = await run(env, "sleepy")
     await inter.wait_until(lambda r: r.rejected)
     await _until(lambda: env.bot.caught)
@@ -488,7 +488,7 @@ async def test_429_is_retried_by_discordpy(env: Env) -> None:
 
 
 async def test_global_rate_limit_is_survived(env: Env) -> None:
-    env.fd.limiter.global_per_second = 3
+    env.fd.global_rate_limit = 3
     channels = await asyncio.gather(*(env.bot.fetch_channel(int(env.sfw.id)) for _ in range(6)))
     assert {c.id for c in channels} == {int(env.sfw.id)}
     assert ("GET", f"/channels/{env.sfw.id}", "global") in env.fd.limiter.rejected
@@ -563,3 +563,26 @@ async def test_clean_shutdown_leaves_nothing_running(fd: FakeDiscord) -> None:
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert [(t.get_name(), t.get_coro()) for t in leftovers if not t.done()] == []
     assert not [t for t in threading.enumerate() if "keep-alive" in t.name and t.is_alive()]
+
+
+async def test_options_accept_discordpy_objects_and_ids(env: Env) -> None:
+    member = env.bot.get_guild(int(env.guild.id)).me  # a discord.Member, matched by id
+    inter = await run(env, "count", options={"n": 2, "who": member, "where": int(env.nsfw.id)})
+    assert (await inter.wait_done()).content == f"2 quiet {env.fd.bot_user.username} nsfw"
+
+
+async def test_standalone_sandbox_world() -> None:
+    from fakes.discord.__main__ import build, parse_args, settings
+
+    fake = build(parse_args(["--port", "0", "--token", "s", "--nsfw-channel", "after-dark"]))
+    async with fake:
+        (guild,) = fake.world.guilds.values()
+        assert [(c.name, c.nsfw) for c in guild.channels] == [
+            ("general", False),
+            ("after-dark", True),
+        ]
+        assert f'api_base_url = "{fake.rest_url}"' in settings(fake)
+        async with aiohttp.ClientSession() as http:
+            headers = {"Authorization": "Bot s"}
+            async with http.get(fake.rest_url + "/users/@me", headers=headers) as resp:
+                assert resp.status == 200
