@@ -14,8 +14,13 @@ The budget, for a daily client limit ``L`` (learned from ``X-RateLimit-ClientLim
 - ``scheduler = floor(L * scheduler_reserve)`` is for the bot itself (``guild_id=None``);
 - the rest, the guild pool, is shared by the guilds active in the last ``active_days``: each
   may use ``max(floor, fair share)``, or what the owner set for it. Whatever a guild takes
-  beyond its floor must leave every other active guild's unused floor free, so a guild that
-  spams can never starve the others of their minimum.
+  beyond its floor must leave every other guild's unused floor free, so a guild that spams
+  can never starve the others of their minimum.
+
+The floor is guaranteed to every guild active at the start of the day (it shrinks when that
+many floors would not fit in the pool); a guild that turns up during the day is guaranteed its
+floor only if that much is still unclaimed. An owner's override or a lower limit learned from
+Imgur reshapes the day as it stands and may break that day's guarantees.
 """
 
 from __future__ import annotations
@@ -129,7 +134,10 @@ class QuotaBook:
         self._guild_uploads: dict[int, deque[Grant]] = {}
         self._uploads: deque[Grant] = deque()
         self._shape: Shape | None = None
-        self._debt_total = 0  # sum over active guilds of their unused floor
+        # The guilds whose floor is guaranteed today (None: work it out afresh), and the sum
+        # of their unused floors, which nobody else may take.
+        self._guaranteed: set[int] | None = None
+        self._debt_total = 0
         self._next_id = 1
 
     # -- the budget's shape -----------------------------------------------------------------
@@ -137,9 +145,36 @@ class QuotaBook:
     @property
     def shape(self) -> Shape:
         if self._shape is None:
-            self._shape = self._compute_shape()
-            self._debt_total = sum(self._debt(g) for g in self._shape.active)
+            self._shape = shape = self._compute_shape()
+            if self._guaranteed is None:
+                self._guaranteed, self._debt_total = set(), 0
+                for g in sorted(shape.active, key=lambda g: (self.last_active[g], g)):
+                    self._offer_guarantee(g)
+            else:
+                self._guaranteed &= shape.active
+                self._debt_total = sum(self._debt(g) for g in self._guaranteed)
         return self._shape
+
+    @property
+    def guaranteed(self) -> frozenset[int]:
+        """Active guilds that can always get their floor today."""
+        self.shape  # noqa: B018 - settles the set
+        return frozenset(self._guaranteed or ())
+
+    def _offer_guarantee(self, guild_id: int) -> None:
+        """Guarantee a guild its floor if the pool still has room for it.
+
+        At the start of a day every active guild fits (the floor is sized for that); a guild
+        that becomes active during the day is guaranteed only what is still unclaimed, so
+        it can never take a floor already promised to another.
+        """
+        assert self._guaranteed is not None and self._shape is not None
+        if guild_id in self._guaranteed:
+            return
+        debt = self._debt(guild_id)
+        if self.guild_total + self._debt_total + debt <= self._shape.pool:
+            self._guaranteed.add(guild_id)
+            self._debt_total += debt
 
     def _invalidate(self) -> None:
         self._shape = None
@@ -173,13 +208,17 @@ class QuotaBook:
     def _debt(self, guild_id: int) -> int:
         return max(self.floor(guild_id) - self.used.get(guild_id, 0), 0)
 
+    def _is_guaranteed(self, guild_id: int) -> bool:
+        self.shape  # noqa: B018 - settles the set
+        return guild_id in self._guaranteed  # type: ignore[operator]
+
     def _add_use(self, guild_id: int, delta: int) -> None:
-        active = guild_id in self.shape.active
-        if active:
+        guaranteed = self._is_guaranteed(guild_id)
+        if guaranteed:
             self._debt_total -= self._debt(guild_id)
         self.used[guild_id] = self.used.get(guild_id, 0) + delta
         self.guild_total += delta
-        if active:
+        if guaranteed:
             self._debt_total += self._debt(guild_id)
 
     def _mark_active(self, guild_id: int, now: float) -> None:
@@ -187,6 +226,8 @@ class QuotaBook:
         self.last_active[guild_id] = now
         if not known:
             self._invalidate()
+            self.shape  # noqa: B018 - a newcomer changes everyone's share
+            self._offer_guarantee(guild_id)
 
     # -- the day ----------------------------------------------------------------------------
 
@@ -204,6 +245,7 @@ class QuotaBook:
         since = self.day_start - self.settings.active_days * DAY
         self.last_active = {g: at for g, at in self.last_active.items() if at >= since}
         self._forget_idle_windows(now)
+        self._guaranteed = None
         self._invalidate()
         return True
 
@@ -273,10 +315,11 @@ class QuotaBook:
         if self.guild_total + cost > shape.pool:
             yield Refusal("client", self.day_end, "the bot's daily Imgur budget is used up")
             return
-        floor = self.floor(guild_id) if guild_id in shape.active else 0
+        guaranteed = self._is_guaranteed(guild_id)
+        floor = self.floor(guild_id) if guaranteed else 0
         beyond_floor = used + cost > floor
         if beyond_floor:
-            own_debt = self._debt(guild_id) if guild_id in shape.active else 0
+            own_debt = self._debt(guild_id) if guaranteed else 0
             others_floors = self._debt_total - own_debt
             if self.guild_total + cost + others_floors > shape.pool:
                 yield Refusal(
@@ -441,6 +484,7 @@ class QuotaBook:
         """Load totals and windows rebuilt from the committed audit rows."""
         self.last_active = dict(last_active)
         self.overrides = dict(overrides)
+        self._guaranteed = None
         self._invalidate()
         self.used = {}
         self.guild_total = 0
@@ -457,9 +501,9 @@ class QuotaBook:
         """The most a guild could still be granted today, all checks but the windows."""
         shape = self.shape
         used = self.used.get(guild_id, 0)
-        active = guild_id in shape.active
-        floor = self.floor(guild_id) if active else 0
-        own_debt = self._debt(guild_id) if active else 0
+        guaranteed = self._is_guaranteed(guild_id)
+        floor = self.floor(guild_id) if guaranteed else 0
+        own_debt = self._debt(guild_id) if guaranteed else 0
         pool_left = shape.pool - self.guild_total
         beyond_floor = pool_left - (self._debt_total - own_debt)
         left = min(self.allowance(guild_id) - used, pool_left, max(floor - used, beyond_floor))
