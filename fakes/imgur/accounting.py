@@ -10,13 +10,15 @@ period has passed (time comes from the injected clock, so a FakeClock can run a 
   "You are uploading too fast" throttle.
 
 A call costs ``call_cost`` (1), an upload ``upload_cost`` (10); /oauth2 calls cost 0.
-Refused calls (429) are not charged.
+Refused calls (429) are not charged. A client that runs dry on ``monthly_block_after``
+different days of one calendar month is refused until the month ends, as Imgur does.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Literal
 
 from fakes.imgur.config import EmulatorConfig
@@ -72,8 +74,8 @@ class Accounting:
         self.users: dict[tuple[str, str], Window] = {}
         self.posts: dict[str, Window] = {}
         self.uploads: dict[str, Window] = {}
-        # Days on which a client ran out, for the "5 times a month" rule's visibility.
-        self.client_exhaustions: dict[str, int] = {}
+        # Client -> (year, month) -> starts of the daily windows in which it ran out.
+        self.exhausted_days: dict[str, dict[tuple[int, int], set[float]]] = {}
 
     def reset(self) -> None:
         self.__init__(self.config)
@@ -104,10 +106,10 @@ class Accounting:
         now = self._now()
         client, user, post, upload = self.windows(caller, now)
         cost = cfg.upload_cost if is_upload else cfg.call_cost
+        if self.blocked_for_month(caller.client_id):
+            return Verdict("client", 0, self._seconds_to_month_end())
         if client.used + cost > cfg.client_daily_limit:
-            self.client_exhaustions[caller.client_id] = (
-                self.client_exhaustions.get(caller.client_id, 0) + 1
-            )
+            self._note_exhaustion(caller.client_id, client)
             return Verdict("client", 0, client.reset_in(now))
         if user.used + cost > cfg.user_hourly_limit:
             return Verdict("user", 0, user.reset_in(now))
@@ -122,6 +124,28 @@ class Accounting:
         if is_upload:
             upload.charge(1, now)
         return Verdict(None, cost)
+
+    def _month(self) -> tuple[int, int]:
+        now = self.config.clock.now()
+        return now.year, now.month
+
+    def _seconds_to_month_end(self) -> int:
+        now = self.config.clock.now()
+        first_next = (now.replace(day=28) + timedelta(days=4)).replace(
+            day=1, hour=0, minute=0, second=0, microsecond=0
+        )
+        return math.ceil((first_next - now).total_seconds())
+
+    def _note_exhaustion(self, client_id: str, window: Window) -> None:
+        months = self.exhausted_days.setdefault(client_id, {})
+        months.setdefault(self._month(), set()).add(window.started or 0.0)
+
+    def blocked_for_month(self, client_id: str) -> bool:
+        threshold = self.config.monthly_block_after
+        if threshold is None:
+            return False
+        days = self.exhausted_days.get(client_id, {}).get(self._month(), ())
+        return len(days) >= threshold
 
     def refund_upload(self, caller: Caller) -> None:
         """An upload the server rejected (bad file) does not count toward the throttle."""

@@ -34,6 +34,9 @@ class EmulatorConfig:
     upload_hourly_limit: int = 50
     upload_cost: int = 10
     call_cost: int = 1
+    # "Hit the daily client limit 5 times in a month and the app is blocked for the rest
+    # of the month" (§3.1). None turns the block off.
+    monthly_block_after: int | None = 5
 
     # Which body a 429 carries: the classic envelope or the 2024+ ``errors[]`` layer.
     rate_limit_429_shape: RateLimitShape = "classic"

@@ -11,7 +11,7 @@ Kinds and what a client sees:
 ``error_500``            500, classic envelope with the *object* error (code 500)
 ``html_503``             503 with an HTML page
 ``over_capacity_403``    403 "Imgur is temporarily over capacity. Please try again later."
-``over_capacity_1203``   200-less capacity error with body ``status: 1203`` (sent as HTTP 500)
+``over_capacity_1203``   HTTP 500, envelope "Imgur is over capacity" with body ``status: 1203``
 ``html_404``             404 with Imgur's HTML page instead of JSON
 ``token_invalid_403``    403 "The access token provided is invalid."
 ``rate_limited_429``     429 in the configured shape (classic or ``errors[]``)

@@ -20,6 +20,7 @@ from fakes.imgur.media import CONTENT_TYPES, split_name
 from fakes.imgur.oauth import AccessToken
 from fakes.imgur.render import dumps
 from fakes.imgur.responses import (
+    BASE_HEADERS,
     ApiError,
     RawResponse,
     api_error_response,
@@ -61,6 +62,9 @@ async def handle(request: web.Request) -> web.StreamResponse:
         return _reset_connection(request, state)
     if replacing is not None:
         response = _replaced_answer(request, state, replacing)
+    elif is_api and request.method == "OPTIONS":
+        # CORS preflight: answered without credentials and without a charge.
+        response = web.Response(status=200, headers=BASE_HEADERS)
     elif path.startswith("/oauth2/"):
         response = await _oauth(request, state)
     elif is_api:

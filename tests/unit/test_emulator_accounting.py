@@ -111,3 +111,27 @@ def test_headers_in_both_user_reset_modes(clock):
     assert relative["X-Post-Rate-Limit-Reset"] == "3000"
     assert epoch["X-RateLimit-UserReset"] == str(now + 3000)
     assert "X-Post-Rate-Limit-Limit" not in epoch
+
+
+def test_five_exhausted_days_in_a_month_block_the_client_until_the_month_ends(clock):
+    books = accounting(clock, client_daily_limit=1, user_hourly_limit=100)
+    for _day in range(5):
+        assert books.admit(ME, is_post=False, is_upload=False).refused is None
+        assert books.admit(ME, is_post=False, is_upload=False).refused == "client"
+        clock.advance(86_400)
+
+    blocked = books.admit(ME, is_post=False, is_upload=False)
+    assert blocked.refused == "client" and books.blocked_for_month("client")
+    # May 6th 12:00 -> June 1st 00:00.
+    assert blocked.wait_seconds == (25 * 24 + 12) * 3600
+    clock.advance(blocked.wait_seconds)
+    assert books.admit(ME, is_post=False, is_upload=False).refused is None
+
+
+def test_monthly_block_can_be_switched_off(clock):
+    books = accounting(clock, client_daily_limit=1, monthly_block_after=None)
+    for _day in range(6):
+        books.admit(ME, is_post=False, is_upload=False)
+        books.admit(ME, is_post=False, is_upload=False)
+        clock.advance(86_400)
+    assert books.admit(ME, is_post=False, is_upload=False).refused is None
