@@ -17,10 +17,18 @@ import datetime as _dt
 import logging
 import math
 from collections.abc import Callable
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, ClassVar, TypeVar, get_args
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    model_validator,
+)
 
 from bot.imgur.errors import ApiError, BadResponse
 
@@ -81,11 +89,6 @@ def _to_nonempty_str(value: Any) -> str | None:
     return text if text and text.strip() else None
 
 
-def _to_required_str(value: Any) -> Any:
-    text = _to_nonempty_str(value)
-    return text if text is not None else value  # let pydantic report the bad value
-
-
 def _objects_with(key: str) -> Callable[[Any], Any]:
     """Keep the objects of a list that carry ``key``; a non-list becomes None."""
 
@@ -97,15 +100,31 @@ def _objects_with(key: str) -> Callable[[Any], Any]:
     return keep
 
 
-Int = Annotated[int | None, BeforeValidator(_to_int)]
-Bool = Annotated[bool | None, BeforeValidator(_to_bool)]
-Str = Annotated[str | None, BeforeValidator(_to_str)]
-Url = Annotated[str | None, BeforeValidator(_to_nonempty_str)]
-Id = Annotated[str, BeforeValidator(_to_required_str)]
+# Fields are plain optional types validated by pydantic-core in lax mode ("17" -> 17,
+# 480.0 -> 480, "1" -> True, 0 -> "0"), which is fast; a value lax mode refuses sends the
+# item through ``_validate``'s lenient second pass (``_to_int`` & co.) instead of failing.
+Int = int | None
+Bool = bool | None
+Str = str | None
+Url = str | None  # "" reads as None (``_Model._blank_means_none``)
+Id = Annotated[str, Field(min_length=1)]
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    model_config = ConfigDict(
+        extra="ignore", frozen=True, populate_by_name=True, coerce_numbers_to_str=True
+    )
+    # Fields where Imgur writes "" to mean "none" (covers, ``mp4: ""``, deletehash).
+    _blank_is_none: ClassVar[frozenset[str]] = frozenset()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _blank_means_none(cls, data: Any) -> Any:
+        if isinstance(data, dict) and cls._blank_is_none:
+            blanks = [k for k in cls._blank_is_none if data.get(k) == ""]
+            if blanks:
+                data = {**data, **dict.fromkeys(blanks)}
+        return data
 
 
 # --------------------------------------------------------------------------------------
@@ -155,6 +174,8 @@ def _video_url(mp4: str | None, link: str | None) -> str | None:
 class Tag(_Model):
     """A tag's metadata (``/3/gallery/tag_info``, ``/3/tags`` and an item's ``tags``)."""
 
+    _blank_is_none = frozenset({"background_hash", "thumbnail_hash"})
+
     name: Id
     display_name: Str = None
     followers: Int = None
@@ -177,6 +198,8 @@ TagList = Annotated[list[Tag], BeforeValidator(lambda v: _objects_with("name")(v
 
 class Image(_Model):
     """An image or video (``/3/image/{id}``, an album's ``images``, an upload result)."""
+
+    _blank_is_none = frozenset({"link", "gifv", "mp4", "hls", "deletehash"})
 
     id: Id
     title: Str = None
@@ -260,6 +283,8 @@ ImageList = Annotated[list[Image] | None, BeforeValidator(_objects_with("id"))]
 
 class Album(_Model):
     """An album (``/3/album/{id}``). ``images`` is None when Imgur left it out (§6.4)."""
+
+    _blank_is_none = frozenset({"cover", "link", "deletehash"})
 
     id: Id
     title: Str = None
@@ -347,6 +372,8 @@ class TagCatalog(_Model):
 
 
 class Account(_Model):
+    _blank_is_none = frozenset({"avatar"})
+
     id: Int = None
     url: Id
     bio: Str = None
@@ -354,7 +381,8 @@ class Account(_Model):
     reputation: Int = None
     reputation_name: Str = None
     created: Int = None
-    pro_expiration: Int = None  # false in the JSON means "not pro"
+    # false in the JSON means "not pro" (lax mode would read it as 0)
+    pro_expiration: Annotated[int | None, BeforeValidator(_to_int)] = None
     is_blocked: Bool = None
 
     @property
@@ -417,11 +445,33 @@ class Token(_Model):
 M = TypeVar("M", bound=BaseModel)
 
 
+def _lenient(model: type[BaseModel], name: str) -> Callable[[Any], Any]:
+    """The forgiving converter for one field, chosen by its type."""
+    kinds = get_args(model.model_fields[name].annotation) or (model.model_fields[name].annotation,)
+    if bool in kinds:
+        return _to_bool
+    if int in kinds:
+        return _to_int
+    if str in kinds:
+        return _to_nonempty_str if name in getattr(model, "_blank_is_none", ()) else _to_str
+    return lambda _value: None  # lists and objects: their default
+
+
 def _validate(model: type[M], data: Any, what: str) -> M:
     if not isinstance(data, dict):
         raise BadResponse(f"{what}: expected an object, got {type(data).__name__}")
     try:
         return model.model_validate(data)
+    except ValidationError as exc:
+        refused = {
+            e["loc"][0] for e in exc.errors() if e["loc"] and e["loc"][0] in model.model_fields
+        }
+    # Second pass: read the refused fields leniently (a wrong type becomes None).
+    cleaned = dict(data)
+    for name in refused:
+        cleaned[name] = _lenient(model, name)(data.get(name))
+    try:
+        return model.model_validate(cleaned)
     except ValidationError as exc:
         # Only field locations, never values: a token response holds secrets.
         where = ", ".join(".".join(map(str, e["loc"])) for e in exc.errors()[:3])
