@@ -229,18 +229,18 @@ async def _api(request: web.Request, state: State, faults: list[Fault]) -> web.R
     if route is not None and route.auth == "user" and token is None:
         return api_error_response(ApiError(401, "Authentication required"), path, method)
 
+    stats = state.stats
+    stats.api_calls += 1
+    stats.by_route[route.name if route else "unknown"] += 1
+    stats.by_path[path] += 1
     is_upload = route is not None and route.upload
     verdict = state.accounting.admit(caller, is_post=method == "POST", is_upload=is_upload)
     if verdict.refused is not None:
         response = _too_many(state, request, verdict)
         response.headers.update(_rate_headers(state, caller, method, faults))
         return response
-    stats = state.stats
-    stats.api_calls += 1
     stats.credits_charged += verdict.cost
     stats.by_client[caller.client_id] += verdict.cost
-    stats.by_route[route.name if route else "unknown"] += 1
-    stats.by_path[path] += 1
 
     if route is None:
         response = api_error_response(ApiError(404, "Not found"), path, method)

@@ -9,8 +9,10 @@ from typing import Any
 
 @dataclass
 class Stats:
-    requests: int = 0  # every HTTP request, media and admin excluded
-    api_calls: int = 0  # /3/ and /oauth2 calls that reached a route
+    requests: int = 0  # every API request (/3/, /oauth2), faulted ones included
+    # Authenticated API calls received, refused (429) ones included; by_route/by_path
+    # break these down ("unknown" = no such endpoint).
+    api_calls: int = 0
     credits_charged: int = 0
     uploads: int = 0
     rate_limited: int = 0  # 429s sent, whatever the cause

@@ -545,6 +545,18 @@ async def test_anonymous_album_lifecycle_by_deletehash(emu, http):
     assert (await fetch(http, emu, f"/3/album/{album['id']}"))[0] == 404
 
 
+async def test_upload_straight_into_an_anonymous_album(emu, http):
+    album = (await fetch_json(http, emu, "/3/album", method="POST", data={"title": "t"}))[2]
+    empty = (await fetch_json(http, emu, f"/3/album/{album['data']['id']}"))[2]["data"]
+    image = (await upload(http, emu, image=png_bytes(), album=album["data"]["deletehash"]))[2]
+    full = (await fetch_json(http, emu, f"/3/album/{album['data']['id']}/images"))[2]["data"]
+    unknown = await upload(http, emu, image=png_bytes(), album="nope")
+
+    assert empty["cover"] is None and empty["images"] == [] and empty["images_count"] == 0
+    assert [i["id"] for i in full] == [image["data"]["id"]]
+    assert unknown[0] == 404
+
+
 async def test_owner_token_edits_by_id_and_sees_own_uploads(emu, http):
     post = emu.data.gallery_images()[0]
     owner = {"Authorization": f"Bearer {emu.issue_token(post.account_url).access_token}"}
@@ -699,6 +711,7 @@ async def test_daily_client_limit_gives_429_in_either_shape(make_emu, http, shap
         (error,) = body["errors"]
         assert error["code"] == "429" and error["status"] == "Too Many Requests"
     assert emu.stats.rate_limited == 1 and emu.stats.credits_charged == 3
+    assert emu.stats.calls("tags") == 4  # calls received, the refused one included
 
 
 async def test_user_limit_is_per_client_ip(make_emu, http):
