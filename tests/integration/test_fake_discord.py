@@ -364,6 +364,17 @@ async def test_defer_then_followups_and_original_edit(env: Env) -> None:
     assert inter.followups[0].ephemeral
     assert env.fd.channel_messages(env.sfw) == [original]
 
+    # The same webhook, spoken to directly: read @original, delete a followup, then expire.
+    hook = f"{env.fd.rest_url}/webhooks/{env.fd.application_id}/{inter.token}"
+    async with aiohttp.ClientSession() as http:
+        async with http.get(hook + "/messages/@original") as resp:
+            assert (await resp.json())["content"] == "done (edited)"
+        async with http.delete(f"{hook}/messages/{inter.followups[0].id}") as resp:
+            assert resp.status == 204 and inter.followups[0].deleted
+        env.fd.backend.token_lifetime = 0
+        async with http.post(hook, json={"content": "too late"}) as resp:
+            assert resp.status == 401 and (await resp.json())["code"] == 50027
+
 
 async def test_ephemeral_response_stays_out_of_the_channel(env: Env) -> None:
     inter = await run(env, "secret")
@@ -562,7 +573,10 @@ async def test_clean_shutdown_leaves_nothing_running(fd: FakeDiscord) -> None:
     await asyncio.sleep(0)  # let cancelled tasks finish
     leftovers = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
     assert [(t.get_name(), t.get_coro()) for t in leftovers if not t.done()] == []
-    assert not [t for t in threading.enumerate() if "keep-alive" in t.name and t.is_alive()]
+    # The heartbeat thread has been told to stop; it exits as soon as it wakes.
+    await _until(
+        lambda: not [t for t in threading.enumerate() if "keep-alive" in t.name], timeout=2
+    )
 
 
 async def test_options_accept_discordpy_objects_and_ids(env: Env) -> None:
