@@ -1,0 +1,53 @@
+"""Every error a member can meet becomes a short sentence, never a traceback."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import pytest
+from discord import app_commands
+
+from bot.errors import BadInput, QuotaExceeded
+from bot.imgur import errors as imgur
+from bot.tree import describe_error
+
+RESET = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
+STAMP = f"<t:{int(RESET.timestamp())}:R>"
+
+
+@pytest.mark.parametrize(
+    ("error", "expected"),
+    [
+        (QuotaExceeded("guild", RESET), f"allowance for today. Try again {STAMP}."),
+        (QuotaExceeded("user", RESET), f"You're going a bit fast. Try again {STAMP}."),
+        (QuotaExceeded("client", None), "budget. Try again later."),
+        (imgur.RateLimited("x", scope="user", resets_at=RESET), f"Try again {STAMP}."),
+        (imgur.NotFound("Unable to find an image", status=404), "Imgur has nothing there"),
+        (imgur.OverCapacity("over capacity", status=403), "over capacity"),
+        (imgur.ServerError("boom", status=500), "isn't answering"),
+        (TimeoutError(), "isn't answering"),
+        (imgur.BadResponse("<html>", status=200), "couldn't read"),
+        (imgur.AuthError("Client-ID invalid", status=403), "credentials"),
+        (imgur.UploadRejected("File type invalid"), "refused the upload: File type invalid"),
+        (BadInput("tag names are letters and digits"), "tag names are letters and digits"),
+        (app_commands.CommandOnCooldown(app_commands.Cooldown(1, 3.0), 2.5), "Slow down"),
+        (app_commands.MissingPermissions(["manage_guild"]), "manage guild permission"),
+        (app_commands.NoPrivateMessage(), "only works in a server"),
+    ],
+)
+def test_known_errors_become_friendly_words(error, expected):
+    message, unexpected = describe_error(error)
+    assert expected in message
+    assert not unexpected
+    assert "Traceback" not in message and len(message) < 300
+
+
+def test_wrapped_errors_are_unwrapped():
+    wrapped = app_commands.CommandInvokeError.__new__(app_commands.CommandInvokeError)
+    wrapped.original = QuotaExceeded("upload", RESET)
+    message, unexpected = describe_error(wrapped)
+    assert "upload limit" in message and not unexpected
+
+
+def test_unexpected_errors_are_flagged_for_logging():
+    assert describe_error(ZeroDivisionError("secret path /etc/x")) == ("", True)
