@@ -63,7 +63,11 @@ Test API (``FakeDiscord``; see ``server.py`` for every parameter):
   ``await wait_for_message(channel, check, count=, timeout=)``, ``requests(method, prefix)``,
   ``unmatched_requests``, ``gateway.received`` / ``gateway.connections``, ``cdn.downloads``.
 - Faults: ``inject_rate_limit(prefix, *, retry_after, count, method, is_global)``,
-  ``await reconnect_bot()`` (op 7, the bot RESUMEs), ``await gateway.drop_connections()``.
+  ``await reconnect_bot()`` (op 7, the bot RESUMEs), ``await gateway.drop_connections()``;
+  settable ``interaction_deadline``, ``global_rate_limit``, ``human_delay`` (pause before a
+  click or modal submit, so discord.py has registered the View the response carried).
+- Bugs in the fake itself answer 500 and land in ``world.server_errors``.
+- Standalone (offline sandbox): ``python -m fakes.discord --port 8090 --token sandbox-token``.
 
 Discord behaviour it keeps (each one a trap for a naive fake or a naive bot):
 ``Content-Type: application/json`` exactly; JSON error bodies ``{"message", "code"}``;
