@@ -180,6 +180,11 @@ async def test_error_echoes_request_and_method(emu, http):
     }
 
 
+async def test_fake_status_parameter_keeps_http_200(emu, http):
+    status, _, body = await fetch_json(http, emu, "/3/image/nope123?_fake_status=true")
+    assert (status, body["status"], body["success"]) == (200, 404, False)
+
+
 async def test_raw_body_escapes_slashes_like_imgur(emu, http):
     _, _, raw = await fetch(http, emu, "/3/gallery/hot/viral/0")
     assert b'"link":"http:\\/\\/127.0.0.1' in raw
