@@ -149,6 +149,7 @@ async def open_bot(
         store = await Store.open(config.store)
         stack.push_async_callback(store.close)
         ledger = await Ledger.open(store, config.ledger, clock=clock)
+        stack.push_async_callback(ledger.close)  # flushes before the store closes
         backend: ImgurBackend = await stack.enter_async_context(
             open_imgur(config, session=session, clock=clock)
         )

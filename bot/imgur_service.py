@@ -35,6 +35,8 @@ RANDOM_MEMORY = 10_000
 
 @dataclass(frozen=True, slots=True)
 class Answer(Generic[T]):
+    """A parsed answer; ``age_s`` is how old it is, ``stale`` that it is past its TTL."""
+
     value: T
     stale: bool = False
     age_s: float = 0.0
@@ -73,6 +75,14 @@ def _build(builder: Callable[..., sansio.Request], *args: Any, **kwargs: Any) ->
         raise BadInput(str(exc)) from None
 
 
+def _tag_items(data: Any) -> list[models.GalleryItem]:
+    return models.parse_tag_gallery(data).items
+
+
+def _tag_list(data: Any) -> list[models.Tag]:
+    return models.parse_tags(data).tags
+
+
 class Caller:
     """Imgur on behalf of one member in one guild, for one command."""
 
@@ -87,13 +97,20 @@ class Caller:
 
     async def _get(self, request: sansio.Request, parse: Callable[[Any], T]) -> Answer[T]:
         fetched = await self._service._client.fetch(request, gate=self._gate)
-        age = fetched.age_s(self._service._clock.now()) if fetched.stale else 0.0
-        return Answer(parse(fetched.data), stale=fetched.stale, age_s=age)
+        age = fetched.age_s(self._service._clock.now())
+        return Answer(fetched.parse(parse), stale=fetched.stale, age_s=age)
 
     async def frontpage(
-        self, section: str = "hot", sort: str = "viral", window: str = "day", page: int = 0
+        self,
+        section: str = "hot",
+        sort: str = "viral",
+        window: str = "day",
+        page: int = 0,
+        *,
+        mature: bool = False,
     ) -> Answer[list[models.GalleryItem]]:
-        request = _build(sansio.gallery, section, sort, window, page)
+        """``mature`` asks Imgur to include NSFW posts (only for age-restricted channels)."""
+        request = _build(sansio.gallery, section, sort, window, page, mature=mature)
         return await self._get(request, models.parse_gallery)
 
     async def search(
@@ -124,10 +141,10 @@ class Caller:
         self, name: str, sort: str = "viral", window: str = "week", page: int = 0
     ) -> Answer[list[models.GalleryItem]]:
         request = _build(sansio.gallery_tag, name, sort, window, page)
-        return await self._get(request, models.parse_tag_gallery)
+        return await self._get(request, _tag_items)
 
     async def tags(self) -> Answer[list[models.Tag]]:
-        return await self._get(sansio.tags(), models.parse_tags)
+        return await self._get(sansio.tags(), _tag_list)
 
     async def subreddit(
         self, name: str, sort: str = "time", window: str = "week", page: int = 0
@@ -175,7 +192,7 @@ class Caller:
             if tag:
                 answer = await self.tag(tag, "viral", "week", page)
             else:
-                answer = await self.frontpage("hot", "viral", "day", page)
+                answer = await self.frontpage("hot", "viral", "day", page, mature=allow_nsfw)
             stale, age = stale or answer.stale, max(age, answer.age_s)
             if not answer.value:
                 break

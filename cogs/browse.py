@@ -30,7 +30,7 @@ from bot.imgur import models
 from bot.imgur.errors import ImgurError
 from bot.imgur_service import Answer, Caller
 from bot.links import ImgurRef, parse_imgur_link
-from bot.replies import clip, reply_privately
+from bot.replies import NO_MENTIONS, clip, relative_time, reply_privately
 from bot.views import Paginator
 
 if TYPE_CHECKING:
@@ -124,7 +124,7 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         await self._show_listing(
             interaction,
             "frontpage",
-            lambda c: c.frontpage(section, sort, window),
+            lambda c: c.frontpage(section, sort, window, mature=self._nsfw_ok(interaction)),
             "the front page",
         )
 
@@ -272,6 +272,26 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         self, interaction: discord.Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self._suggest_tags(interaction, current)
+
+    @app_commands.command(name="quota", description="This server's Imgur credits for today")
+    async def quota(self, interaction: discord.Interaction) -> None:
+        health = self.bot.ledger.health()
+        lines = []
+        if interaction.guild_id is not None:
+            status = await self.bot.ledger.guild_status(interaction.guild_id)
+            lines.append(
+                f"This server has **{status.left:,}** of {status.allowance:,} Imgur credits left "
+                f"today (used {status.used:,}); they reset {relative_time(status.resets_at)}."
+            )
+        if health.ok:
+            lines.append("The bot is healthy: Imgur is answering and no limit is near.")
+        else:
+            scopes = ", ".join(health.breakers_open) or "client credits"
+            lines.append(f"The bot is holding back ({scopes}): cached answers are still served.")
+        lines.append("Answers that come from the cache cost nothing.")
+        await interaction.response.send_message(
+            "\n".join(lines), ephemeral=True, allowed_mentions=NO_MENTIONS
+        )
 
 
 async def setup(bot: ImgurBot) -> None:
