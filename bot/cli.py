@@ -59,7 +59,7 @@ def build_parser() -> argparse.ArgumentParser:
     sync = sub.add_parser(
         "sync",
         help="sync slash commands",
-        description="Sync slash commands globally (can take up to an hour to show) or to one guild.",
+        description="Sync slash commands globally (may take an hour to show) or to one guild.",
     )
     sync.add_argument("--guild", type=int, default=None, help="sync to this guild id only")
 

@@ -24,10 +24,10 @@ class InFlight:
             if self.count == 0:
                 self._idle.set()
 
-    async def wait_idle(self, timeout: float) -> bool:
-        """True when everything finished within ``timeout`` seconds."""
+    async def wait_idle(self, grace_s: float) -> bool:
+        """True when everything finished within ``grace_s`` seconds."""
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(grace_s):
                 await self._idle.wait()
         except TimeoutError:
             return False
