@@ -49,6 +49,10 @@ UPLOAD_KIND = "upload"
 # ledger keeps ``upload_reserve`` of them unused.
 IMGUR_UPLOADS_PER_HOUR = 50
 
+# When a charge is refused only because too much is in flight for what Imgur last reported,
+# asking again shortly is likely to work: the answers in flight bring fresh figures.
+IN_FLIGHT_RETRY_S = 5.0
+
 # Scopes whose breaker stops every charge that would reach Imgur, and the extra ones that
 # apply only to POSTs and to uploads.
 _ALWAYS = ("client", "imgur_user")
@@ -78,6 +82,7 @@ class Grant:
     post: bool
     day: float  # start of the ledger day it counts in
     settled: bool = False
+    in_flight: bool = False  # granted, not yet settled: Imgur may not have counted it yet
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +135,12 @@ class QuotaBook:
         self.overrides: dict[int, int] = {}
         self.breakers: dict[str, float] = {}  # scope -> open until
         self.client_remaining: int | None = None
+        # What Imgur last reported left, per scope: (remaining, valid until its reset).
+        self.reported: dict[str, tuple[int, float]] = {}
+        # Credits and POSTs granted but not settled: sent or about to be, and perhaps not
+        # yet in the figures Imgur last reported.
+        self.inflight_credits = 0
+        self.inflight_posts = 0
         self._user_window: dict[int, deque[Grant]] = {}
         self._guild_uploads: dict[int, deque[Grant]] = {}
         self._uploads: deque[Grant] = deque()
@@ -283,6 +294,7 @@ class QuotaBook:
         if cost <= 0:
             return None
         found = list(self._breaker_refusals(now, upload=upload, post=post))
+        found.extend(self._headroom_refusals(cost, now, post=post or upload))
         if guild_id is None:
             found.extend(self._scheduler_refusals(cost))
         else:
@@ -301,6 +313,34 @@ class QuotaBook:
             until = self.breakers.get(scope)
             if until is not None and until > now:
                 yield Refusal(scope, until, f"Imgur's {scope} limit is nearly used up")  # type: ignore[arg-type]
+
+    def _headroom_refusals(self, cost: int, now: float, *, post: bool) -> Iterator[Refusal]:
+        """Keep what Imgur reported left, minus what is in flight, above each reserve.
+
+        Headers arrive only with answers, so a burst of concurrent requests would all pass a
+        breaker that is still closed; counting the credits in flight against the last figure
+        closes that gap (counting some twice, which errs on the safe side).
+        """
+        s = self.settings
+        checks = [
+            ("client", self.shape.safety, cost, self.inflight_credits),
+            ("imgur_user", s.user_reserve, cost, self.inflight_credits),
+        ]
+        if post:
+            checks.append(("post", s.post_reserve, 1, self.inflight_posts))
+        for scope, reserve, need, in_flight in checks:
+            seen = self.reported.get(scope)
+            if seen is None or seen[1] <= now:
+                continue
+            remaining, until = seen
+            if remaining - need < reserve:
+                yield Refusal(scope, until, f"Imgur's {scope} limit is nearly used up")  # type: ignore[arg-type]
+            elif remaining - in_flight - need < reserve:
+                yield Refusal(
+                    scope,  # type: ignore[arg-type]
+                    now + IN_FLIGHT_RETRY_S,
+                    f"Imgur's {scope} limit is close: too many requests in flight",
+                )
 
     def _scheduler_refusals(self, cost: int) -> Iterator[Refusal]:
         if self.scheduler_used + cost > self.shape.scheduler:
@@ -393,8 +433,12 @@ class QuotaBook:
             upload=upload,
             post=post or upload,
             day=self.day_start,
+            in_flight=cost > 0,
         )
         self._next_id += 1
+        if grant.in_flight:
+            self.inflight_credits += cost
+            self.inflight_posts += grant.post
         self._count(grant)
         return grant
 
@@ -423,6 +467,10 @@ class QuotaBook:
         delta = actual - grant.cost
         grant.cost = actual
         grant.settled = True
+        if grant.in_flight:
+            grant.in_flight = False
+            self.inflight_credits -= grant.reserved
+            self.inflight_posts -= grant.post
         if delta and grant.day == self.day_start:
             # A charge reserved yesterday and settled today changes nothing today.
             if grant.guild_id is None:
@@ -445,18 +493,31 @@ class QuotaBook:
             changed.add("day")
         if limits.client_remaining is not None:
             self.client_remaining = limits.client_remaining
+            self._report("client", limits.client_remaining, self.day_end)
             if limits.client_remaining <= self.shape.safety:
                 if self.open_breaker("client", self.day_end, now):
                     changed.add("client")
-        if limits.user_remaining is not None and limits.user_remaining <= s.user_reserve:
+        if limits.user_remaining is not None:
             until = _ts(limits.user_reset) or now + HOUR
-            if self.open_breaker("imgur_user", until, now):
+            self._report("imgur_user", limits.user_remaining, until)
+            if limits.user_remaining <= s.user_reserve and self.open_breaker(
+                "imgur_user", until, now
+            ):
                 changed.add("imgur_user")
-        if limits.post_remaining is not None and limits.post_remaining <= s.post_reserve:
+        if limits.post_remaining is not None:
             until = _ts(limits.post_reset) or now + HOUR
-            if self.open_breaker("post", until, now):
+            self._report("post", limits.post_remaining, until)
+            if limits.post_remaining <= s.post_reserve and self.open_breaker("post", until, now):
                 changed.add("post")
         return changed
+
+    def _report(self, scope: str, remaining: int, until: float) -> None:
+        """Remember Imgur's figure. Answers arrive out of order: within one window the
+        lowest figure is the latest truth, since what Imgur counted never goes back."""
+        seen = self.reported.get(scope)
+        if seen is not None and abs(seen[1] - until) < MINUTE and seen[0] < remaining:
+            remaining = seen[0]
+        self.reported[scope] = (remaining, until)
 
     def open_breaker(self, scope: str, until: float, now: float) -> bool:
         """Refuse charges in ``scope`` until ``until``. True if that is news."""

@@ -508,3 +508,32 @@ async def test_a_reservation_in_flight_at_a_crash_is_counted_in_full(open_ledger
     assert again.orphans_recovered == 1
     assert (await again.guild_status(1)).used == 11
     assert [r["state"] for r in await rows(store)] == ["settled", "orphaned"]
+
+
+async def test_requests_in_flight_count_against_what_imgur_last_reported(open_ledger, clock):
+    ledger = await open_ledger(user_reserve=25)
+    ledger.observe(headers(clock, user_remaining=30, user_reset=600), None, 200)
+    blocks = [ledger.charge(1, u, 1, "gallery") for u in range(5)]
+    charges = [await block.__aenter__() for block in blocks]  # five sent, none answered yet
+    with pytest.raises(QuotaExceeded) as refused:
+        await charge_ok(ledger, user=9)
+    # Refused for now only: the answers in flight will bring fresh figures.
+    assert (refused.value.scope, refused.value.resets_at) == (
+        "imgur_user",
+        START + timedelta(seconds=5),
+    )
+    for block, charge in zip(blocks, charges, strict=True):
+        charge.settle(1)
+        await block.__aexit__(None, None, None)
+    ledger.observe(headers(clock, user_remaining=26, user_reset=600), None, 200)
+    await charge_ok(ledger, user=9)
+
+
+async def test_an_older_answer_arriving_late_does_not_raise_the_figures(open_ledger, clock):
+    ledger = await open_ledger(user_reserve=25)
+    ledger.observe(headers(clock, user_remaining=26, user_reset=600), None, 200)
+    ledger.observe(headers(clock, user_remaining=300, user_reset=600), None, 200)
+    await charge_ok(ledger)
+    with pytest.raises(QuotaExceeded) as refused:
+        await charge_ok(ledger, cost=10, kind="upload")
+    assert refused.value.scope == "imgur_user"
