@@ -93,6 +93,10 @@ class Store:
         self._thread = threading.Thread(target=self._serve, name="sqlite-store", daemon=True)
         self._stopped: asyncio.Future[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        # Group-commit figures, for benchmarks and health pages: transactions committed and
+        # the grouped writes they carried.
+        self.group_commits = 0
+        self.grouped_writes = 0
 
     # -- lifetime ---------------------------------------------------------------------------
 
@@ -252,6 +256,9 @@ class Store:
                 conn.execute("ROLLBACK")
             for job in jobs:
                 job.outcome = (False, exc)
+        else:
+            self.group_commits += 1
+            self.grouped_writes += len(jobs)
 
     def _report(self, jobs: list[_Job]) -> None:
         """Hand the outcomes back with one wake-up per event loop, not one per job."""

@@ -190,6 +190,7 @@ async def test_queued_writes_share_one_transaction(store):
     await store.run(lambda db: db.conn.set_trace_callback(None))
     assert statements.count("BEGIN IMMEDIATE") == 1
     assert statements.count("COMMIT") == 1
+    assert store.grouped_writes == 50 and store.group_commits == 1
     assert await store.run(lambda db: db["notes"].count) == 50
 
 
