@@ -475,7 +475,11 @@ class Ledger:
         # The decision and the reservation are one synchronous step: no other task runs
         # between them, so concurrent charges cannot over-grant.
         grant = self.book.admit(guild_id, user_id, cost, kind, now=now, command=command, post=post)
-        written = self.store.write_soon(partial(_insert_charge, grant=grant))
+        try:
+            written = self.store.write_soon(partial(_insert_charge, grant=grant))
+        except BaseException:
+            self.book.settle(grant, 0)  # the store is closed: nothing was reserved
+            raise
         try:
             # Shielded: if we are cancelled, the row may still be committed and must be
             # refunded once it is, which the callback below takes care of.

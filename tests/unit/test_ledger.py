@@ -14,7 +14,7 @@ from bot.errors import QuotaExceeded
 from bot.imgur.errors import NotFound, RateLimited, ServerError
 from bot.imgur.ratelimit import RateLimits
 from bot.ledger import Ledger
-from bot.store import Store
+from bot.store import Store, StoreClosed
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 3, 11, tzinfo=UTC)
@@ -44,15 +44,13 @@ async def store(tmp_path):
 
 @pytest.fixture
 def open_ledger(store, clock):
-    opened = []
+    """Open a ledger on the test's store (again, to simulate a restart). Closing the store
+    at the end finishes every write the ledgers queued."""
 
     async def open_(**settings):
-        ledger = await Ledger.open(store, LedgerSettings(**{**LOOSE, **settings}), clock=clock)
-        opened.append(ledger)
-        return ledger
+        return await Ledger.open(store, LedgerSettings(**{**LOOSE, **settings}), clock=clock)
 
-    yield open_
-    # (the store fixture closes the database; ledgers only need their writes flushed)
+    return open_
 
 
 async def charge_ok(ledger, guild=1, user=1, cost=1, kind="gallery", settle=None):
@@ -537,3 +535,12 @@ async def test_an_older_answer_arriving_late_does_not_raise_the_figures(open_led
     with pytest.raises(QuotaExceeded) as refused:
         await charge_ok(ledger, cost=10, kind="upload")
     assert refused.value.scope == "imgur_user"
+
+
+async def test_a_closed_store_refuses_charges_without_keeping_a_reservation(tmp_path, clock):
+    store = await Store.open(StoreSettings(path=tmp_path / "closed.db"))
+    ledger = await Ledger.open(store, LedgerSettings(**LOOSE), clock=clock)
+    await store.close()
+    with pytest.raises(StoreClosed):
+        await charge_ok(ledger)
+    assert (await ledger.guild_status(1)).used == 0
