@@ -14,7 +14,7 @@ from __future__ import annotations
 import random
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Generic, TypeVar
 
 from bot.clock import Clock, SystemClock
@@ -65,6 +65,13 @@ class ImgurService:
         self._last_random.move_to_end(channel_id)
         while len(self._last_random) > RANDOM_MEMORY:
             self._last_random.popitem(last=False)
+
+
+def _with_mature(request: sansio.Request, mature: bool) -> sansio.Request:
+    """Un-authenticated gallery listings hide NSFW posts unless asked (imgur-api.md §8)."""
+    if not mature:
+        return request
+    return replace(request, params=(*request.params, ("mature", "true")))
 
 
 def _build(builder: Callable[..., sansio.Request], *args: Any, **kwargs: Any) -> sansio.Request:
@@ -122,6 +129,7 @@ class Caller:
         q_type: str | None = None,
         q_size_px: str | None = None,
         page: int = 0,
+        mature: bool = False,
     ) -> Answer[list[models.GalleryItem]]:
         if q_type or q_size_px:
             request = _build(
@@ -135,22 +143,34 @@ class Caller:
             )
         else:
             request = _build(sansio.gallery_search, query, sort=sort, window=window, page=page)
-        return await self._get(request, models.parse_gallery)
+        return await self._get(_with_mature(request, mature), models.parse_gallery)
 
     async def tag(
-        self, name: str, sort: str = "viral", window: str = "week", page: int = 0
+        self,
+        name: str,
+        sort: str = "viral",
+        window: str = "week",
+        page: int = 0,
+        *,
+        mature: bool = False,
     ) -> Answer[list[models.GalleryItem]]:
         request = _build(sansio.gallery_tag, name, sort, window, page)
-        return await self._get(request, _tag_items)
+        return await self._get(_with_mature(request, mature), _tag_items)
 
     async def tags(self) -> Answer[list[models.Tag]]:
         return await self._get(sansio.tags(), _tag_list)
 
     async def subreddit(
-        self, name: str, sort: str = "time", window: str = "week", page: int = 0
+        self,
+        name: str,
+        sort: str = "time",
+        window: str = "week",
+        page: int = 0,
+        *,
+        mature: bool = False,
     ) -> Answer[list[models.GalleryItem]]:
         request = _build(sansio.subreddit_gallery, name, sort, window, page)
-        return await self._get(request, models.parse_gallery)
+        return await self._get(_with_mature(request, mature), models.parse_gallery)
 
     async def item(self, ref: ImgurRef) -> Answer[models.GalleryItem | models.Image | models.Album]:
         """Resolve a link: gallery posts first (they carry votes and views), then plain media."""
@@ -165,10 +185,13 @@ class Caller:
                 raise
         return await self._get(_build(sansio.image, ref.id), models.parse_image)
 
-    async def user(self, username: str) -> Answer[tuple[models.Account, list[models.GalleryItem]]]:
+    async def user(
+        self, username: str, *, mature: bool = False
+    ) -> Answer[tuple[models.Account, list[models.GalleryItem]]]:
         account = await self._get(_build(sansio.account, username), models.parse_account)
         submissions = await self._get(
-            _build(sansio.account_submissions, username, 0), models.parse_gallery
+            _with_mature(_build(sansio.account_submissions, username, 0), mature),
+            models.parse_gallery,
         )
         stale = account.stale or submissions.stale
         return Answer(
@@ -190,7 +213,7 @@ class Caller:
         stale, age = False, 0.0
         for page in range(RANDOM_POOL_PAGES):
             if tag:
-                answer = await self.tag(tag, "viral", "week", page)
+                answer = await self.tag(tag, "viral", "week", page, mature=allow_nsfw)
             else:
                 answer = await self.frontpage("hot", "viral", "day", page, mature=allow_nsfw)
             stale, age = stale or answer.stale, max(age, answer.age_s)

@@ -149,7 +149,14 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         await self._show_listing(
             interaction,
             "search",
-            lambda c: c.search(query, sort=sort, window=window, q_type=type, q_size_px=size),
+            lambda c: c.search(
+                query,
+                sort=sort,
+                window=window,
+                q_type=type,
+                q_size_px=size,
+                mature=self._nsfw_ok(interaction),
+            ),
             quoted(query),
         )
 
@@ -166,7 +173,10 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         window: Window = "week",
     ) -> None:
         await self._show_listing(
-            interaction, "tag", lambda c: c.tag(name, sort, window), f"the tag {quoted(name)}"
+            interaction,
+            "tag",
+            lambda c: c.tag(name, sort, window, mature=self._nsfw_ok(interaction)),
+            f"the tag {quoted(name)}",
         )
 
     @tag.autocomplete("name")
@@ -206,7 +216,7 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         await self._show_listing(
             interaction,
             "subreddit",
-            lambda c: c.subreddit(subreddit, sort, window),
+            lambda c: c.subreddit(subreddit, sort, window, mature=self._nsfw_ok(interaction)),
             f"r/{clip(subreddit, 50)}",
         )
 
@@ -244,7 +254,7 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         self, interaction: discord.Interaction, username: app_commands.Range[str, 1, 63]
     ) -> None:
         async with self._command(interaction, "user") as caller:
-            answer = await caller.user(username.strip())
+            answer = await caller.user(username.strip(), mature=self._nsfw_ok(interaction))
         account, submissions = answer.value
         items = safe_items(submissions, self._nsfw_ok(interaction))
         note = stale_note(answer.age_s) if answer.stale else None

@@ -93,7 +93,7 @@ async def start_world(tmp_path) -> AsyncIterator[Callable[..., object]]:
             yield start
         finally:
             for bot, task, cm in reversed(started):
-                await bot.close()
+                await bot.drain_and_close()
                 await asyncio.wait_for(task, 10)
                 await cm.__aexit__(None, None, None)
 
