@@ -41,13 +41,16 @@ def parse_guild_id(text: str) -> int:
 
 
 @app_commands.default_permissions(administrator=True)
-@app_commands.check(owner_only)
 class Admin(commands.GroupCog, group_name="imgur-admin", group_description="Bot owner only"):
     quota = app_commands.Group(name="quota", description="Per-server Imgur allowances")
 
     def __init__(self, bot: ImgurBot) -> None:
         self.bot = bot
         super().__init__()
+
+    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+        # Runs for every command of this cog; default_permissions above is only a hint.
+        return await owner_only(interaction)
 
     @quota.command(name="set", description="Set or clear a server's daily Imgur allowance")
     @app_commands.describe(

@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.app import ImgurBot, open_bot
+from bot.app import EXTENSIONS, ImgurBot, open_bot
 from bot.config import Config, load_config
 from fakes.discord import FakeDiscord
 from fakes.discord.models import Channel, Guild, User
@@ -71,7 +71,7 @@ def make_config(
 
 @pytest.fixture
 async def start_world(tmp_path) -> AsyncIterator[Callable[..., object]]:
-    """``world = await start_world(DISCORD__COOLDOWN_PER_USER_S="5", ...)``"""
+    """``world = await start_world(clock=FakeClock(), DISCORD__COOLDOWN_PER_USER_S="5")``"""
     started: list[tuple[ImgurBot, asyncio.Task, object]] = []
     async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=7)) as emu:
         guild = fd.add_guild("e2e")
@@ -79,9 +79,9 @@ async def start_world(tmp_path) -> AsyncIterator[Callable[..., object]]:
         nsfw = fd.add_channel(guild, "after-dark", nsfw=True)
         alice, bob = fd.add_user("alice"), fd.add_user("bob")
 
-        async def start(**overrides: str) -> World:
+        async def start(*, clock=None, extensions=EXTENSIONS, **overrides: str) -> World:
             config = make_config(fd, emu, guild, tmp_path, **overrides)
-            cm = open_bot(config, guild_ready_timeout=0.05)
+            cm = open_bot(config, clock=clock, extensions=extensions, guild_ready_timeout=0.05)
             bot = await cm.__aenter__()
             task = asyncio.create_task(bot.start(TOKEN))
             started.append((bot, task, cm))
