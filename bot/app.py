@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import weakref
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 
@@ -85,6 +86,7 @@ class ImgurBot(commands.Bot):
         self.clock = clock
         self.inflight = InFlight()
         self.failed_extensions: dict[str, str] = {}
+        self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
         self._extensions = tuple(extensions)
         self._sync_on_start = sync_on_start
 
@@ -120,7 +122,14 @@ class ImgurBot(commands.Bot):
             log.warning("shutting down with %d command(s) still running", self.inflight.count)
         await self.close()
 
+    def track_view(self, view: discord.ui.View) -> None:
+        """Remember a live view so closing the bot stops its timeout timer too."""
+        self._views.add(view)
+
     async def close(self) -> None:
+        # discord.py leaves each view's timeout task running after close(); stop them.
+        for view in list(self._views):
+            view.stop()
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await super().close()

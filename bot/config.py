@@ -57,6 +57,7 @@ class DiscordSettings(_Section):
     command_timeout_s: float = Field(20.0, gt=0)
     shutdown_grace_s: float = Field(10.0, gt=0)
     cooldown_per_user_s: float = Field(3.0, ge=0)
+    paginator_timeout_s: float = Field(180.0, gt=0, le=840)
 
 
 class ImgurSettings(_Section):

@@ -79,7 +79,11 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         return allows_nsfw(interaction.channel, interaction.guild is not None)
 
     async def _show(self, interaction: discord.Interaction, pages: Sequence[Page]) -> None:
-        await Paginator(pages, interaction.user.id).send(interaction)
+        view = Paginator(
+            pages, interaction.user.id, timeout=self.bot.config.discord.paginator_timeout_s
+        )
+        self.bot.track_view(view)
+        await view.send(interaction)
 
     async def _show_listing(
         self,
