@@ -166,3 +166,12 @@ async def test_random_never_repeats_itself_in_a_channel(world):
     assert all(a != b for a, b in itertools.pairwise(picks))
     nsfw_ids = {p.id for p in world.emu.data.posts if p.nsfw}
     assert not set(picks) & nsfw_ids
+
+
+async def test_without_an_imgur_client_id_the_bot_answers_from_the_built_in_emulator(start_world):
+    world = await start_world(IMGUR__USE_EMULATOR="always")
+    record = await world.run("imgur", "frontpage")
+    assert world.bot.imgur_backend.emulated
+    assert world.bot.imgur_backend.base_url != world.emu.base_url
+    assert record.original.embed["url"].startswith(world.bot.imgur_backend.base_url)
+    assert world.emu.stats.api_calls == 0  # the test's own emulator was never asked
