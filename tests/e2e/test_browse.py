@@ -175,3 +175,19 @@ async def test_without_an_imgur_client_id_the_bot_answers_from_the_built_in_emul
     assert world.bot.imgur_backend.base_url != world.emu.base_url
     assert record.original.embed["url"].startswith(world.bot.imgur_backend.base_url)
     assert world.emu.stats.api_calls == 0  # the test's own emulator was never asked
+
+
+async def test_every_message_the_bot_sends_mentions_nobody(world):
+    world.emu.faults.add("html_404", path_prefix="/3/gallery/search", times=1)
+    await world.run("imgur", "frontpage")
+    await world.run("imgur", "search", query="no results whatsoever zzqx")
+    await world.run("imgur", "search", query="cats")
+    await world.run("imgur", "quota")
+    sent = [
+        m
+        for m in world.fd.world.messages.values()
+        if m.author.id == world.fd.bot_user.id and not m.loading  # a deferral carries no text
+    ]
+    assert len(sent) >= 4
+    for message in sent:
+        assert message.allowed_mentions == {"parse": []}, message
