@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import overload
 
 import discord
 
@@ -88,12 +89,47 @@ def item_page(item: Media, *, position: str = "", note: str | None = None) -> Pa
     return Page(content=content, embed=embed, url=item.page_url)
 
 
-def item_pages(items: Sequence[Media], *, note: str | None = None) -> list[Page]:
-    total = len(items)
-    return [
-        item_page(item, position=f"{i}/{total}" if total > 1 else "", note=note)
-        for i, item in enumerate(items, 1)
-    ]
+class ItemPages(Sequence[Page]):
+    """Pages for a list of items, each rendered the first time it is shown.
+
+    A listing has 60 items and most members look at a few: rendering all of them up front
+    was most of the CPU a command spent after Imgur answered.
+    """
+
+    def __init__(
+        self, items: Sequence[Media], *, note: str | None = None, cover: Page | None = None
+    ) -> None:
+        self._items = list(items)
+        self._note = note
+        # An optional first page before the items (an album's cover, a profile).
+        self._rendered: dict[int, Page] = {0: cover} if cover else {}
+        self._offset = 1 if cover else 0
+
+    def __len__(self) -> int:
+        return len(self._items) + self._offset
+
+    @overload
+    def __getitem__(self, index: int) -> Page: ...
+    @overload
+    def __getitem__(self, index: slice) -> list[Page]: ...
+    def __getitem__(self, index: int | slice) -> Page | list[Page]:
+        if isinstance(index, slice):
+            return [self[i] for i in range(*index.indices(len(self)))]
+        if index < 0:
+            index += len(self)
+        page = self._rendered.get(index)
+        if page is None:
+            n, total = index - self._offset, len(self._items)
+            position = f"{n + 1}/{total}" if total > 1 else ""
+            page = item_page(self._items[n], position=position, note=self._note)
+            self._rendered[index] = page
+        return page
+
+
+def item_pages(
+    items: Sequence[Media], *, note: str | None = None, cover: Page | None = None
+) -> ItemPages:
+    return ItemPages(items, note=note, cover=cover)
 
 
 def account_page(account: models.Account, submissions: int, note: str | None = None) -> Page:

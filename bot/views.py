@@ -32,7 +32,7 @@ class Paginator(discord.ui.View):
         super().__init__(timeout=timeout)
         if not pages:
             raise ValueError("a paginator needs at least one page")
-        self.pages = list(pages)
+        self.pages = pages  # may be lazy: a page is rendered when first shown
         self.owner_id = owner_id
         self.index = 0
         self._rng = rng or random.Random()
@@ -44,7 +44,7 @@ class Paginator(discord.ui.View):
             for child in list(self.children):
                 self.remove_item(child)
         self.add_item(self.open_link)
-        self._refresh()
+        self._sync_buttons()
 
     # -- rendering ------------------------------------------------------------------------
 
@@ -52,7 +52,8 @@ class Paginator(discord.ui.View):
     def page(self) -> Page:
         return self.pages[self.index]
 
-    def _refresh(self) -> None:
+    def _sync_buttons(self) -> None:
+        # Not named _refresh: discord.ui.View has its own, which discord.py calls on updates.
         last = len(self.pages) - 1
         self.first.disabled = self.previous.disabled = self.index == 0
         self.next.disabled = self.last.disabled = self.index == last
@@ -74,7 +75,7 @@ class Paginator(discord.ui.View):
 
     async def _show(self, interaction: discord.Interaction, index: int) -> None:
         self.index = max(0, min(index, len(self.pages) - 1))
-        self._refresh()
+        self._sync_buttons()
         await interaction.response.edit_message(
             content=self.page.content, embed=self.page.embed, view=self
         )

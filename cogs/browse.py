@@ -246,7 +246,7 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         note = stale_note(answer.age_s) if answer.stale else None
         if isinstance(media, models.Album) and media.images:
             images = safe_items(media.images, nsfw_ok)
-            pages = [item_page(media, note=note), *item_pages(images)]
+            pages = item_pages(images, cover=item_page(media, note=note))
         else:
             pages = [item_page(media, note=note)]
         await self._show(interaction, pages)
@@ -262,7 +262,7 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
         account, submissions = answer.value
         items = safe_items(submissions, self._nsfw_ok(interaction))
         note = stale_note(answer.age_s) if answer.stale else None
-        pages = [account_page(account, len(items), note=note), *item_pages(items)]
+        pages = item_pages(items, cover=account_page(account, len(items), note=note))
         await self._show(interaction, pages)
 
     @app_commands.command(name="random", description="A random post from Imgur")
