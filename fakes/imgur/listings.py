@@ -13,7 +13,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Sequence
 
 from fakes.imgur.data import Catalogue, Post
-from fakes.imgur.search import Indexed, build_predicate, cache_key, index_catalogue
+from fakes.imgur.search import SearchIndex, build_predicate, cache_key, matching
 
 PAGE_SIZE = 60
 SECTIONS = ("hot", "top", "user")
@@ -86,7 +86,7 @@ class Listings:
         self.catalogue = catalogue
         self._cache: dict[tuple, list[Post]] = {}
         self._search_cache: OrderedDict[tuple, list[Post]] = OrderedDict()
-        self._index: list[Indexed] | None = None
+        self._index: SearchIndex | None = None
 
     @property
     def anchor(self) -> int:
@@ -178,8 +178,8 @@ class Listings:
             return hit
         predicate = build_predicate(params)
         if self._index is None:
-            self._index = index_catalogue(self.catalogue)
-        matches = [e.post for e in self._index if (mature or not e.post.nsfw) and predicate(e)]
+            self._index = SearchIndex.build(self.catalogue)
+        matches = [e.post for e in matching(self._index, predicate) if mature or not e.post.nsfw]
         result = sort_posts(in_window(matches, effective_window, self.anchor), sort, self.anchor)
         self._search_cache[key] = result
         if len(self._search_cache) > SEARCH_CACHE_SIZE:

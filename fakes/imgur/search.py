@@ -15,13 +15,17 @@ A bare word matches a whole word of the title, description, tags, author or sect
 
 Advanced search: if any of ``q_all q_any q_exactly q_not q_type q_size_px`` is set, ``q``
 is ignored (as Imgur documents) and the set ones are AND-ed.
+
+Predicates are callables on one ``Indexed`` post. Word and tag terms, and the AND / OR /
+NOT of them, can also answer from a ``SearchIndex`` (word -> positions), so ``matching``
+visits only candidate posts instead of testing every post of the catalogue.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
 
 from fakes.imgur.data import Catalogue, ImageRecord, Post
 
@@ -40,6 +44,7 @@ _WORD = re.compile(r"[a-z0-9_']+")
 _TOKEN = re.compile(r'"[^"]*"?|\(|\)|[^\s()"]+')
 
 Predicate = Callable[["Indexed"], bool]
+Positions = frozenset[int]
 
 
 class SearchError(ValueError):
@@ -106,6 +111,141 @@ def index_catalogue(catalogue: Catalogue) -> list[Indexed]:
     return entries
 
 
+@dataclass(slots=True)
+class SearchIndex:
+    """Every post's ``Indexed`` entry plus inverted indexes: word or tag -> positions."""
+
+    entries: list[Indexed]
+    by_word: dict[str, Positions] = field(default_factory=dict)
+    by_tag: dict[str, Positions] = field(default_factory=dict)
+    everything: Positions = frozenset()
+
+    @classmethod
+    def build(cls, catalogue: Catalogue) -> SearchIndex:
+        entries = index_catalogue(catalogue)
+        by_word: dict[str, set[int]] = {}
+        by_tag: dict[str, set[int]] = {}
+        for position, entry in enumerate(entries):
+            for word in entry.words:
+                by_word.setdefault(word, set()).add(position)
+            for tag in entry.tags:
+                by_tag.setdefault(tag, set()).add(position)
+        return cls(
+            entries,
+            {w: frozenset(ps) for w, ps in by_word.items()},
+            {t: frozenset(ps) for t, ps in by_tag.items()},
+            frozenset(range(len(entries))),
+        )
+
+
+def matching(index: SearchIndex, predicate: Predicate) -> list[Indexed]:
+    """The entries ``predicate`` accepts, in catalogue order; indexed terms skip the scan."""
+    positions = _positions(predicate, index)
+    if positions is None:
+        return [e for e in index.entries if predicate(e)]
+    entries = index.entries
+    return [entries[i] for i in sorted(positions)]
+
+
+def _positions(predicate: Predicate, index: SearchIndex) -> Positions | None:
+    """Exactly the positions ``predicate`` accepts, or None when only a scan can tell."""
+    exact = getattr(predicate, "positions", None)
+    return exact(index) if exact is not None else None
+
+
+class _Word:
+    """A whole-word term (``value in e.words``)."""
+
+    __slots__ = ("word",)
+
+    def __init__(self, word: str) -> None:
+        self.word = word
+
+    def __call__(self, e: Indexed) -> bool:
+        return self.word in e.words
+
+    def positions(self, index: SearchIndex) -> Positions:
+        return index.by_word.get(self.word, frozenset())
+
+
+class _TagTerm:
+    """``tag:name`` (``name in e.tags``)."""
+
+    __slots__ = ("tag",)
+
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+
+    def __call__(self, e: Indexed) -> bool:
+        return self.tag in e.tags
+
+    def positions(self, index: SearchIndex) -> Positions:
+        return index.by_tag.get(self.tag, frozenset())
+
+
+class _All:
+    """AND: the indexed parts' positions intersected, then the others tested on those."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: Iterable[Predicate]) -> None:
+        self.parts = tuple(parts)
+
+    def __call__(self, e: Indexed) -> bool:
+        return all(p(e) for p in self.parts)
+
+    def positions(self, index: SearchIndex) -> Positions | None:
+        found: Positions | None = None
+        scanned: list[Predicate] = []
+        for part in self.parts:
+            exact = _positions(part, index)
+            if exact is None:
+                scanned.append(part)
+            else:
+                found = exact if found is None else found & exact
+        if found is None:
+            return None if scanned else index.everything
+        if scanned:
+            entries = index.entries
+            found = frozenset(i for i in found if all(p(entries[i]) for p in scanned))
+        return found
+
+
+class _Any:
+    """OR: the union of the parts' positions, when every part is indexed."""
+
+    __slots__ = ("parts",)
+
+    def __init__(self, parts: Iterable[Predicate]) -> None:
+        self.parts = tuple(parts)
+
+    def __call__(self, e: Indexed) -> bool:
+        return any(p(e) for p in self.parts)
+
+    def positions(self, index: SearchIndex) -> Positions | None:
+        found: set[int] = set()
+        for part in self.parts:
+            exact = _positions(part, index)
+            if exact is None:
+                return None
+            found |= exact
+        return frozenset(found)
+
+
+class _Not:
+    __slots__ = ("inner",)
+
+    def __init__(self, inner: Predicate) -> None:
+        self.inner = inner
+
+    def __call__(self, e: Indexed) -> bool:
+        return not self.inner(e)
+
+    def positions(self, index: SearchIndex) -> Positions | None:
+        exact = _positions(self.inner, index)
+        return None if exact is None else index.everything - exact
+
+
 def _image_kind(image: ImageRecord) -> str:
     if image.is_video:
         return "video"
@@ -160,7 +300,7 @@ class _Parser:
         while self.peek() == "OR":
             self.take()
             parts.append(self.and_expr())
-        return parts[0] if len(parts) == 1 else (lambda e: any(p(e) for p in parts))
+        return parts[0] if len(parts) == 1 else _Any(parts)
 
     def and_expr(self) -> Predicate:
         parts = [self.unary()]
@@ -168,7 +308,7 @@ class _Parser:
             if tok == "AND":
                 self.take()
             parts.append(self.unary())
-        return parts[0] if len(parts) == 1 else (lambda e: all(p(e) for p in parts))
+        return parts[0] if len(parts) == 1 else _All(parts)
 
     def unary(self) -> Predicate:
         tok = self.peek()
@@ -179,8 +319,7 @@ class _Parser:
                 self.take()
             else:
                 self.tokens[self.pos] = tok[1:]
-            inner = self.unary()
-            return lambda e: not inner(e)
+            return _Not(self.unary())
         if tok == "(":
             self.take()
             inner = self.or_expr()
@@ -203,8 +342,7 @@ def term_predicate(token: str) -> Predicate:
     if not value:
         raise SearchError("empty term")
     if field == "tag":
-        tag = value.replace(" ", "_")
-        return lambda e: tag in e.tags
+        return _TagTerm(value.replace(" ", "_"))
     if field == "title":
         if phrase or " " in value:
             return lambda e: value in e.title
@@ -222,7 +360,7 @@ def term_predicate(token: str) -> Predicate:
         return lambda e: bool(e.meme) and value in e.meme
     if phrase or " " in value:
         return lambda e: value in e.text
-    return lambda e: value in e.words
+    return _Word(value)
 
 
 def parse_query(query: str) -> Predicate:
@@ -239,17 +377,14 @@ def advanced_predicate(params: Mapping[str, str]) -> Predicate | None:
         return None
     checks: list[Predicate] = []
     if "q_all" in given:
-        wanted = words_of(given["q_all"])
-        checks.append(lambda e: wanted <= e.words)
+        checks.append(_All(_Word(w) for w in sorted(words_of(given["q_all"]))))
     if "q_any" in given:
-        anyof = words_of(given["q_any"])
-        checks.append(lambda e: not anyof.isdisjoint(e.words))
+        checks.append(_Any(_Word(w) for w in sorted(words_of(given["q_any"]))))
     if "q_exactly" in given:
         phrase = given["q_exactly"].lower()
         checks.append(lambda e: phrase in e.text)
     if "q_not" in given:
-        banned = words_of(given["q_not"])
-        checks.append(lambda e: banned.isdisjoint(e.words))
+        checks.append(_Not(_Any(_Word(w) for w in sorted(words_of(given["q_not"])))))
     if "q_type" in given:
         kind = given["q_type"].lower()
         if kind == "gif":  # any GIF, still or animated
@@ -262,7 +397,7 @@ def advanced_predicate(params: Mapping[str, str]) -> Predicate | None:
             raise SearchError("invalid q_size_px")
         low, high = bucket
         checks.append(lambda e: low <= e.longest_side < high if low else e.longest_side <= high)
-    return lambda e: all(c(e) for c in checks)
+    return _All(checks)
 
 
 def build_predicate(params: Mapping[str, str]) -> Predicate:

@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+
 import pytest
 
-from fakes.imgur.data import AlbumRecord, Catalogue, ImageRecord
+from fakes.imgur.data import AlbumRecord, Catalogue, ImageRecord, generate_catalogue
 from fakes.imgur.search import (
     SearchError,
+    SearchIndex,
     advanced_predicate,
     build_predicate,
     index_catalogue,
+    matching,
     parse_query,
 )
 
@@ -22,7 +26,7 @@ def image(id_, title, *, tags=(), mime="image/jpeg", size=(800, 600), user="ann"
 
 
 @pytest.fixture(scope="module")
-def index():
+def catalogue():
     cat = Catalogue(seed=0)
     cover = image("cover01", "cover", size=(12_000, 900))
     posts = [
@@ -41,7 +45,17 @@ def index():
     )  # fmt: skip
     cat.images["cover01"] = cover
     cat.posts = [*posts, album]
-    return index_catalogue(cat)
+    return cat
+
+
+@pytest.fixture(scope="module")
+def index(catalogue):
+    return index_catalogue(catalogue)
+
+
+@pytest.fixture(scope="module")
+def search_index(catalogue):
+    return SearchIndex.build(catalogue)
 
 
 def ids(index, predicate) -> set[str]:
@@ -74,8 +88,10 @@ def ids(index, predicate) -> set[str]:
         ("CAT", {"cat0001", "both001", "gif0001", "alb01"}),  # case-insensitive words
     ],
 )
-def test_q_language(index, query, expected):
+def test_q_language(index, search_index, query, expected):
     assert ids(index, parse_query(query)) == expected
+    # The inverted index gives the same answer as testing every post.
+    assert {e.post.id for e in matching(search_index, parse_query(query))} == expected
 
 
 @pytest.mark.parametrize("query", ["", "AND", "cat AND", "(cat", "NOT", "tag:"])
@@ -104,8 +120,49 @@ def test_malformed_queries_raise(query):
         ({"q_any": "cat", "q_type": "png"}, {"both001"}),
     ],
 )
-def test_advanced_parameters(index, params, expected):
+def test_advanced_parameters(index, search_index, params, expected):
     assert ids(index, advanced_predicate(params)) == expected
+    assert {e.post.id for e in matching(search_index, advanced_predicate(params))} == expected
+
+
+@pytest.mark.parametrize(
+    ("query", "indexed"),
+    [
+        ("cat dog", True),
+        ("cat OR tag:dogs", True),
+        ("NOT (cat OR dog)", True),
+        ("cat ext:gif", True),  # the word narrows, the field test runs on those only
+        ("ext:gif", False),
+        ("cat OR ext:gif", False),
+        ('"happy dog"', False),
+    ],
+)
+def test_which_queries_skip_the_scan(search_index, query, indexed):
+    positions = getattr(parse_query(query), "positions", None)
+    assert (positions is not None and positions(search_index) is not None) == indexed
+
+
+def test_index_agrees_with_a_scan_on_a_generated_catalogue():
+    cat = generate_catalogue(3, 400)
+    search_index = SearchIndex.build(cat)
+    words = sorted({w for e in search_index.entries for w in e.words})[
+        :: max(1, len(cat.posts) // 25)
+    ]
+    queries = [
+        *words,
+        *(f"{a} {b}" for a, b in itertools.pairwise(words)),
+        *(f"{a} OR {b}" for a, b in zip(words, words[2:], strict=False)),
+        *(f"{a} -{b}" for a, b in zip(words, words[3:], strict=False)),
+        *(f"{a} ext:jpg" for a in words),
+    ]
+    for query in queries:
+        predicate = parse_query(query)
+        scanned = [e.post.id for e in search_index.entries if predicate(e)]
+        assert [e.post.id for e in matching(search_index, predicate)] == scanned, query
+    for params in ({"q_all": "cat dog"}, {"q_any": "cat dog"}, {"q_not": "cat"}, {"q_all": "!!"}):
+        predicate = advanced_predicate(params)
+        scanned = [e.post.id for e in search_index.entries if predicate(e)]
+        assert [e.post.id for e in matching(search_index, predicate)] == scanned, params
 
 
 def test_advanced_parameters_win_over_q(index):
