@@ -92,6 +92,15 @@ class ImgurTree(app_commands.CommandTree):
             await reply_privately(interaction, "The bot is restarting. Try again in a minute.")
         return False
 
+    async def _call(self, interaction: discord.Interaction) -> None:
+        # Everything a command does, its error reply included, counts as in flight, so a
+        # shutdown waits for it (discord.py has no public after-command hook for this).
+        inflight = getattr(self.client, "inflight", None)
+        if inflight is None:
+            return await super()._call(interaction)
+        async with inflight.track():
+            return await super()._call(interaction)
+
     async def on_error(
         self, interaction: discord.Interaction, error: app_commands.AppCommandError
     ) -> None:

@@ -67,13 +67,12 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
 
     @asynccontextmanager
     async def _command(self, interaction: discord.Interaction, command: str):
-        """Defer (Imgur may be slow), count the command as in flight, bound its time."""
-        async with self.bot.inflight.track():
-            if not interaction.response.is_done():
-                await interaction.response.defer(thinking=True)
-            caller = self.bot.imgur.for_caller(interaction.guild_id, interaction.user.id, command)
-            async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
-                yield caller
+        """Defer (Imgur may be slow), then bound the time spent asking Imgur."""
+        if not interaction.response.is_done():
+            await interaction.response.defer(thinking=True)
+        caller = self.bot.imgur.for_caller(interaction.guild_id, interaction.user.id, command)
+        async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
+            yield caller
 
     def _nsfw_ok(self, interaction: discord.Interaction) -> bool:
         return allows_nsfw(interaction.channel, interaction.guild is not None)

@@ -57,5 +57,5 @@ async def test_sigterm_finishes_the_running_command_then_exits_cleanly(tmp_path)
         stderr = (await proc.stderr.read()).decode()
         assert code == 0, stderr
         assert "finishing in-flight commands" in stderr
-        assert "Traceback" not in stderr
+        assert "Traceback" not in stderr, stderr
         assert TOKEN not in stderr
