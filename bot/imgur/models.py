@@ -24,11 +24,13 @@ from pydantic import (
     BaseModel,
     BeforeValidator,
     ConfigDict,
+    Discriminator,
     Field,
     SecretStr,
+    TypeAdapter,
     ValidationError,
-    model_validator,
 )
+from pydantic import Tag as Case
 
 from bot.imgur.errors import ApiError, BadResponse
 
@@ -100,13 +102,20 @@ def _objects_with(key: str) -> Callable[[Any], Any]:
     return keep
 
 
+def _blank_to_none(value: Any) -> Any:
+    return None if value == "" else value
+
+
 # Fields are plain optional types validated by pydantic-core in lax mode ("17" -> 17,
 # 480.0 -> 480, "1" -> True, 0 -> "0"), which is fast; a value lax mode refuses sends the
 # item through ``_validate``'s lenient second pass (``_to_int`` & co.) instead of failing.
 Int = int | None
 Bool = bool | None
 Str = str | None
-Url = str | None  # "" reads as None (``_Model._blank_means_none``)
+Url = str | None
+# Where Imgur writes "" to mean "none" (covers, ``mp4: ""``, deletehash): a field-level
+# check, called only when the key is present (cheaper than rebuilding every item's dict).
+Blank = Annotated[str | None, BeforeValidator(_blank_to_none)]
 Id = Annotated[str, Field(min_length=1)]
 
 
@@ -114,17 +123,8 @@ class _Model(BaseModel):
     model_config = ConfigDict(
         extra="ignore", frozen=True, populate_by_name=True, coerce_numbers_to_str=True
     )
-    # Fields where Imgur writes "" to mean "none" (covers, ``mp4: ""``, deletehash).
+    # The ``Blank`` fields, for the lenient second pass (a wrong type there becomes None).
     _blank_is_none: ClassVar[frozenset[str]] = frozenset()
-
-    @model_validator(mode="before")
-    @classmethod
-    def _blank_means_none(cls, data: Any) -> Any:
-        if isinstance(data, dict) and cls._blank_is_none:
-            blanks = [k for k in cls._blank_is_none if data.get(k) == ""]
-            if blanks:
-                data = {**data, **dict.fromkeys(blanks)}
-        return data
 
 
 # --------------------------------------------------------------------------------------
@@ -181,8 +181,8 @@ class Tag(_Model):
     followers: Int = None
     total_items: Int = None
     following: Bool = None
-    background_hash: Url = None
-    thumbnail_hash: Url = None
+    background_hash: Blank = None
+    thumbnail_hash: Blank = None
     description: Str = None
     is_promoted: Bool = None
 
@@ -219,12 +219,12 @@ class Image(_Model):
     account_url: Str = None
     account_id: Int = None
     in_gallery: Bool = None
-    deletehash: Url = None
+    deletehash: Blank = None
     name: Str = None
-    link: Url = None
-    gifv: Url = None
-    mp4: Url = None
-    hls: Url = None
+    link: Blank = None
+    gifv: Blank = None
+    mp4: Blank = None
+    hls: Blank = None
     mp4_size: Int = None
     looping: Bool = None
     has_sound: Bool = None
@@ -290,7 +290,7 @@ class Album(_Model):
     title: Str = None
     description: Str = None
     datetime: Int = None
-    cover: Url = None
+    cover: Blank = None
     cover_width: Int = None
     cover_height: Int = None
     account_url: Str = None
@@ -298,13 +298,13 @@ class Album(_Model):
     privacy: Str = None
     layout: Str = None
     views: Int = None
-    link: Url = None
+    link: Blank = None
     favorite: Bool = None
     nsfw: Bool = None
     section: Str = None
     images_count: Int = None
     images: ImageList = None
-    deletehash: Url = None
+    deletehash: Blank = None
     in_gallery: Bool = None
     is_album: Bool = True
 
@@ -377,7 +377,7 @@ class Account(_Model):
     id: Int = None
     url: Id
     bio: Str = None
-    avatar: Url = None
+    avatar: Blank = None
     reputation: Int = None
     reputation_name: Str = None
     created: Int = None
@@ -506,8 +506,31 @@ def parse_item(data: Any) -> GalleryItem:
     return _validate(GalleryImage, data, "gallery image")
 
 
+def _item_case(value: Any) -> str | None:
+    if not isinstance(value, dict):
+        return None  # fails the whole-page pass; the item-by-item pass skips it with a warning
+    return "album" if _is_album(value) else "image"
+
+
+# A whole page in one pydantic-core call: the same models ``parse_item`` builds, without a
+# Python round trip per item. Any item it refuses sends the page item by item instead.
+_GALLERY_PAGE: TypeAdapter[list[GalleryItem]] = TypeAdapter(
+    list[
+        Annotated[
+            Annotated[GalleryAlbum, Case("album")] | Annotated[GalleryImage, Case("image")],
+            Discriminator(_item_case),
+        ]
+    ]
+)
+
+
 def parse_gallery(data: Any) -> list[GalleryItem]:
     """A page of mixed gallery items (gallery, search, subreddit, memes, submissions)."""
+    if isinstance(data, list):
+        try:
+            return _GALLERY_PAGE.validate_python(data)
+        except ValidationError:
+            pass  # a lenient second pass or a skipped item is needed somewhere on the page
     return _validate_list(parse_item, data, "gallery")
 
 

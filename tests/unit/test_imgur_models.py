@@ -236,3 +236,39 @@ def test_parse_ok() -> None:
     assert models.parse_ok(True) and models.parse_ok(None) and models.parse_ok({"id": "x"})
     with pytest.raises(ApiError):
         models.parse_ok(False)
+
+
+def _item_by_item(data: list[Any]) -> list[models.GalleryItem]:
+    return models._validate_list(models.parse_item, data, "gallery")
+
+
+@pytest.mark.parametrize(
+    "page",
+    [
+        [image(), album(), image(mp4="", hls="", gifv="")],
+        [album(cover="", link=""), image(tags=[{"name": "cats", "background_hash": ""}])],
+        [image(width="480", nsfw="1"), album(is_album="true", images=[image(mp4="")])],
+        [{"id": "old", "cover": "c1", "images_count": 2}, {"id": "img", "type": "image/png"}],
+    ],
+)
+def test_whole_page_pass_builds_what_item_by_item_builds(page: list[Any]) -> None:
+    fast = models.parse_gallery(page)
+    slow = _item_by_item(page)
+    assert [type(i) for i in fast] == [type(i) for i in slow]
+    assert [i.model_dump() for i in fast] == [i.model_dump() for i in slow]
+
+
+def test_a_page_the_whole_page_pass_refuses_goes_item_by_item() -> None:
+    # "abc" is no int even in lax mode: only the lenient second pass reads it (as None).
+    items = models.parse_gallery([image(), image(id="b", width="abc"), 7])
+    assert [(i.id, i.width) for i in items] == [("Hn3kW0a", None), ("b", None)]
+
+
+def test_blank_fields_are_the_lenient_pass_s_blank_fields() -> None:
+    for model in (models.Tag, models.Image, models.GalleryImage, models.Album, models.Account):
+        blank = {
+            name
+            for name, info in model.model_fields.items()
+            if any(getattr(m, "func", None) is models._blank_to_none for m in info.metadata)
+        }
+        assert blank == set(model._blank_is_none), model.__name__
