@@ -94,10 +94,16 @@ def _to_nonempty_str(value: Any) -> str | None:
 def _objects_with(key: str) -> Callable[[Any], Any]:
     """Keep the objects of a list that carry ``key``; a non-list becomes None."""
 
+    def usable(v: Any) -> bool:
+        return isinstance(v, dict) and _to_nonempty_str(v.get(key)) is not None
+
     def keep(value: Any) -> Any:
         if not isinstance(value, list):
             return None
-        return [v for v in value if isinstance(v, dict) and _to_nonempty_str(v.get(key))]
+        for v in value:
+            if not usable(v):
+                return [v for v in value if usable(v)]
+        return value  # the usual case: nothing to drop, so no copy
 
     return keep
 
@@ -193,7 +199,8 @@ class Tag(_Model):
 
 TagInfo = Tag
 
-TagList = Annotated[list[Tag], BeforeValidator(lambda v: _objects_with("name")(v) or [])]
+_tag_objects = _objects_with("name")
+TagList = Annotated[list[Tag], BeforeValidator(lambda v: _tag_objects(v) or [])]
 
 
 class Image(_Model):
@@ -509,6 +516,9 @@ def parse_item(data: Any) -> GalleryItem:
 def _item_case(value: Any) -> str | None:
     if not isinstance(value, dict):
         return None  # fails the whole-page pass; the item-by-item pass skips it with a warning
+    flag = value.get("is_album")
+    if flag is True or flag is False:  # what every modern answer says: skip ``_is_album``
+        return "album" if flag else "image"
     return "album" if _is_album(value) else "image"
 
 
