@@ -21,6 +21,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
@@ -151,6 +152,7 @@ class ImgurClient:
         self._refresh_token: SecretStr | None = secrets.imgur_refresh_token
         self._token_lock = asyncio.Lock()
         self._closed = False
+        self._client_headers: dict[str, str] | None = None  # built once (see ``_headers``)
 
     def __repr__(self) -> str:
         return (
@@ -311,9 +313,19 @@ class ImgurClient:
         if not req.idempotent:
             # Uploads and other writes are never retried blindly: Imgur may have done it.
             return await self._attempt(req, bearer, count, body)
+        started = time.monotonic()
+        try:
+            # Nearly every call succeeds at once: that first attempt skips tenacity's
+            # bookkeeping (tens of microseconds a call); only a failure pays for it.
+            return await self._attempt(req, bearer, count, body)
+        except (ServerError, OverCapacity) as exc:
+            if not _is_transient(exc):
+                raise
+            first_failure: BaseException | None = exc
         retrying = AsyncRetrying(
             stop=stop_after_attempt(self._settings.max_retries + 1)
-            | stop_before_delay(self._settings.retry_budget_s),
+            # The budget counts from the first attempt, as if tenacity had made it.
+            | stop_before_delay(self._settings.retry_budget_s - (time.monotonic() - started)),
             wait=wait_random_exponential(
                 multiplier=self._settings.backoff_base_s, max=self._settings.backoff_max_s
             ),
@@ -322,10 +334,22 @@ class ImgurClient:
         )
         async for attempt in retrying:
             with attempt:
+                if first_failure is not None:
+                    # Attempt 1, already made above: tenacity decides whether to retry.
+                    failure, first_failure = first_failure, None
+                    raise failure
                 return await self._attempt(req, bearer, count, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _headers(self, req: Request, bearer: SecretStr | None) -> dict[str, str]:
+        if bearer is None and req.kind != "oauth":
+            # The Client-ID headers never change: built once (aiohttp copies what it is given).
+            if self._client_headers is None:
+                self._client_headers = self._build_headers(req, None)
+            return self._client_headers
+        return self._build_headers(req, bearer)
+
+    def _build_headers(self, req: Request, bearer: SecretStr | None) -> dict[str, str]:
         headers = {"User-Agent": self._settings.user_agent, "Accept": "application/json"}
         if req.kind != "oauth":
             if bearer is not None:

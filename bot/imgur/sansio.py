@@ -414,10 +414,20 @@ def refresh_token(
 # Reading responses
 
 
+_RATE_HEADERS = ("x-ratelimit-", "x-post-rate-limit-")
+
+
 def read_ratelimits(headers: Mapping[str, str], now: datetime) -> RateLimits:
     """``RateLimits.from_headers`` that survives absurd values (a reset of 10**30 seconds)."""
     try:
-        return RateLimits.from_headers(headers, now)
+        # One pass picks the rate-limit headers (the first of each name, as from_headers
+        # would), so its nine look-ups scan those few instead of every header.
+        picked: dict[str, str] = {}
+        for name, value in headers.items():
+            lowered = name.lower()
+            if lowered.startswith(_RATE_HEADERS) and lowered not in picked:
+                picked[lowered] = value
+        return RateLimits.from_headers(picked, now)
     except (OverflowError, ValueError, OSError, TypeError, AttributeError):
         return RateLimits()
 

@@ -261,6 +261,29 @@ async def test_retry_budget_bounds_total_time(emu: Emulator) -> None:
     assert api_calls(emu) < 11
 
 
+@pytest.mark.parametrize(("max_retries", "attempts"), [(0, 1), (1, 2)])
+async def test_max_retries_counts_the_first_attempt_too(
+    emu: Emulator, max_retries: int, attempts: int
+) -> None:
+    emu.faults.add("error_500", path_prefix="/3/gallery")
+    settings = fast_settings(max_retries=max_retries)
+    async with ImgurClient(None, settings, CacheSettings(), secrets(), base_url=emu.base_url) as c:
+        with pytest.raises(ServerError):
+            await c.gallery()
+    assert api_calls(emu) == attempts
+
+
+async def test_a_spent_retry_budget_stops_after_the_first_attempt(emu: Emulator) -> None:
+    # The first attempt alone outlasts the budget: no retry, as if tenacity had timed it.
+    emu.faults.add("latency", path_prefix="/3/gallery", times=1, seconds=0.2)
+    emu.faults.add("error_500", path_prefix="/3/gallery")
+    settings = fast_settings(max_retries=5, retry_budget_s=0.1)
+    async with ImgurClient(None, settings, CacheSettings(), secrets(), base_url=emu.base_url) as c:
+        with pytest.raises(ServerError):
+            await c.gallery()
+    assert api_calls(emu) == 1
+
+
 async def test_html_404_is_not_found_and_not_retried(client: ImgurClient, emu: Emulator) -> None:
     emu.faults.add("html_404", path_prefix="/3/image")
     with pytest.raises(NotFound):
