@@ -18,7 +18,7 @@ from fakes.imgur.accounting import Caller, Verdict
 from fakes.imgur.faults import BODY, REPLACING, Fault
 from fakes.imgur.media import CONTENT_TYPES, split_name
 from fakes.imgur.oauth import AccessToken
-from fakes.imgur.render import dumps
+from fakes.imgur.render import Page, dumps
 from fakes.imgur.responses import (
     BASE_HEADERS,
     ApiError,
@@ -277,14 +277,22 @@ async def _run_route(call: Call, handler) -> web.Response:
         return api_error_response(exc, call.path, call.method)
     except RawResponse as raw:
         return raw.response
+    if isinstance(reply.body, Page):
+        # A cached page: encoded and hashed once, whoever asks for it again.
+        response = json_response(reply.body.body, reply.status)
+        if call.method == "GET":
+            response.headers["ETag"] = reply.body.etag
+        return response
     body = reply.body if reply.body is not None else envelope(reply.data, reply.status)
     return json_response(body, reply.status)
 
 
 def _with_etag(request: web.Request, response: web.Response) -> web.Response:
     """Weak ETag on GETs; a matching If-None-Match gets 304 (still charged, §1)."""
-    body = response.body if isinstance(response.body, bytes) else b""
-    etag = 'W/"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
+    etag = response.headers.get("ETag")
+    if etag is None:
+        body = response.body if isinstance(response.body, bytes) else b""
+        etag = 'W/"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"'
     if request.headers.get("If-None-Match") == etag:
         not_modified = web.Response(status=304, headers=response.headers)
         not_modified.headers.pop("Content-Type", None)

@@ -8,13 +8,17 @@ Two eras live side by side, chosen per record by the seed:
 
 Gallery list entries for albums carry no ``images`` key unless ``album_previews`` was asked
 for; subreddit entries have null ``ups/downs/points/comment_count`` and a numeric ``score``.
-List pages are assembled from per-item JSON fragments cached here, so a hot page costs a
-string join, not a ``json.dumps`` of 60 dicts.
+List pages are assembled from per-item JSON fragments cached here, so a page costs a
+string join, not a ``json.dumps`` of 60 dicts; a page asked for again (same items, same
+variant) is served from a bounded cache of encoded bodies with their ETag, at no cost.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 
 from fakes.imgur.data import AlbumRecord, Catalogue, ImageRecord, Post, TagInfo
@@ -23,6 +27,21 @@ from fakes.imgur.data import AlbumRecord, Catalogue, ImageRecord, Post, TagInfo
 LARGE_GIF_BYTES = 20 * 1024 * 1024
 # With album_previews, long albums embed only their first few images (as recorded).
 PREVIEW_IMAGES = 3
+# Encoded list pages kept for repeat requests (a 60-item page is about 90 KB).
+PAGE_CACHE_BYTES = 64 * 1024 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """An encoded answer body and its weak ETag (``W/"sha1"``, as ``pipeline`` sends it)."""
+
+    body: bytes
+    etag: str
+
+    @classmethod
+    def of(cls, text: str) -> Page:
+        body = text.encode()
+        return cls(body, 'W/"' + hashlib.sha1(body, usedforsecurity=False).hexdigest() + '"')
 
 
 def dumps(payload: Any) -> str:
@@ -38,6 +57,8 @@ class Renderer:
         self.base = base_url.rstrip("/")
         self._fragments: dict[tuple[str, str], str] = {}
         self._tag_objects: dict[str, dict] = {}
+        self._pages: OrderedDict[tuple[str, ...], Page] = OrderedDict()
+        self._page_bytes = 0
 
     # -- links ------------------------------------------------------------------------
 
@@ -324,11 +345,28 @@ class Renderer:
         """Drop cached JSON of a record that changed (e.g. its owner edited the title)."""
         for variant in ("list", "previews", "subreddit", "item"):
             self._fragments.pop((item_id, variant), None)
+        # Edits are rare: drop every cached page rather than track which pages hold it.
+        self._pages.clear()
+        self._page_bytes = 0
 
     def list_body(self, posts: list[Post], variant: str) -> str:
         """A whole ``{"data":[...],"success":true,"status":200}`` body for a page."""
         inner = ",".join(self.post_fragment(p, variant) for p in posts)
         return '{"data":[' + inner + '],"success":true,"status":200}'
+
+    def list_page(self, posts: list[Post], variant: str) -> Page:
+        """``list_body`` encoded, with its ETag; cached by (variant, item ids)."""
+        key = (variant, *(p.id for p in posts))
+        page = self._pages.get(key)
+        if page is not None:
+            self._pages.move_to_end(key)
+            return page
+        page = self._pages[key] = Page.of(self.list_body(posts, variant))
+        self._page_bytes += len(page.body)
+        while self._page_bytes > PAGE_CACHE_BYTES and len(self._pages) > 1:
+            _, dropped = self._pages.popitem(last=False)
+            self._page_bytes -= len(dropped.body)
+        return page
 
 
 def _ad_config(nsfw: bool) -> dict:

@@ -68,9 +68,11 @@ def object_error(code: int, message: str, kind: str = "ImgurException") -> dict:
     return {"code": code, "message": message, "type": kind, "exception": {}}
 
 
-def json_response(body: str, status: int = 200, content_type: str = JSON_TYPE) -> web.Response:
+def json_response(
+    body: str | bytes, status: int = 200, content_type: str = JSON_TYPE
+) -> web.Response:
     return web.Response(
-        body=body.encode(),
+        body=body.encode() if isinstance(body, str) else body,
         status=status,
         headers={**BASE_HEADERS, "Content-Type": f"{content_type}; charset=utf-8"},
     )

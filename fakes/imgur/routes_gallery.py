@@ -26,7 +26,7 @@ from fakes.imgur.state import Call, Reply, Route
 def _page_reply(call: Call, posts: list[Post], page: int, variant: str = "list") -> Reply:
     if variant == "list" and call.flag("album_previews"):
         variant = "previews"
-    return Reply(body=call.renderer.list_body(page_of(posts, page), variant))
+    return Reply(body=call.renderer.list_page(page_of(posts, page), variant))
 
 
 def _query_page(call: Call, page: int) -> int:

@@ -16,7 +16,7 @@ from fakes.imgur.faults import Faults
 from fakes.imgur.listings import Listings
 from fakes.imgur.media import MediaStore
 from fakes.imgur.oauth import AccessToken, Tokens
-from fakes.imgur.render import Renderer
+from fakes.imgur.render import Page, Renderer
 from fakes.imgur.stats import Stats
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -131,10 +131,13 @@ class Call:
 
 @dataclass
 class Reply:
-    """A route's answer: ``data`` for the envelope, or a ready ``body`` (list pages)."""
+    """A route's answer: ``data`` for the envelope, or a ready ``body`` (list pages).
+
+    A body given as a rendered ``Page`` brings its ETag along (GET answers send one).
+    """
 
     data: Any = None
-    body: str | None = None
+    body: str | Page | None = None
     status: int = 200
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import hashlib
 import io
 import json
 import re
@@ -798,6 +799,18 @@ async def test_etag_gives_304(emu, http):
     )
     assert (status, body) == (304, b"")
     assert int(again["X-RateLimit-ClientRemaining"]) == 12_500 - 2  # still charged
+
+
+async def test_a_cached_gallery_page_keeps_its_body_and_etag(emu, http):
+    first = await fetch(http, emu, "/3/gallery/hot/viral/day/0")
+    second = await fetch(http, emu, "/3/gallery/hot/viral/day/0")
+    assert first[0] == second[0] == 200 and first[2] == second[2]
+    etag = first[1]["ETag"]
+    assert etag == second[1]["ETag"] == 'W/"' + hashlib.sha1(first[2]).hexdigest() + '"'
+    status, _, body = await fetch(
+        http, emu, "/3/gallery/hot/viral/day/0", headers={**CLIENT, "If-None-Match": etag}
+    )
+    assert (status, body) == (304, b"")
 
 
 # -- faults ------------------------------------------------------------------------------------

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import time
 from collections import Counter
 
@@ -106,3 +108,21 @@ def test_link_shapes(catalogue):
     assert rendered["link"] == f"http://emu:1/{video.id}.mp4"
     assert rendered["gifv"] == f"http://emu:1/{video.id}.gifv"
     assert renderer.gallery_link(album.id) == f"http://emu:1/gallery/{album.id}"
+
+
+def test_list_pages_are_cached_encoded_and_dropped_when_an_item_changes():
+    catalogue = generate_catalogue(5, 120)
+    renderer = Renderer(catalogue, "http://emu.test")
+    posts = catalogue.posts[:60]
+    page = renderer.list_page(posts, "list")
+    assert page.body == renderer.list_body(posts, "list").encode()
+    assert page.etag == 'W/"' + hashlib.sha1(page.body).hexdigest() + '"'
+    assert renderer.list_page(list(posts), "list") is page  # same items: no new work
+    assert renderer.list_page(posts[1:], "list") is not page
+    assert renderer.list_page(posts, "previews") is not page
+
+    posts[0].title = "an edited title"
+    renderer.forget(posts[0].id)
+    fresh = renderer.list_page(posts, "list")
+    assert json.loads(fresh.body)["data"][0]["title"] == "an edited title"
+    assert fresh.etag != page.etag
