@@ -48,6 +48,8 @@ from .ratelimit import DEFAULT_ROUTE_LIMIT, Injection, RateLimiter, RouteLimit
 from .rest import API, build_app
 from .state import RecordedRequest, World
 
+BACKLOG = 1024  # pending connections the listening socket holds
+
 
 class FakeDiscord:
     """A local Discord for the genuine discord.py: REST + gateway + CDN on one port.
@@ -100,7 +102,9 @@ class FakeDiscord:
             build_app(self.backend), handle_signals=False, access_log=None, shutdown_timeout=2.0
         )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        # Discord accepts bursts of connections; a small listen backlog would drop SYNs and
+        # add a 1 s retransmit to some requests, a delay real Discord does not have.
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=BACKLOG)
         await site.start()
         self.port = self._runner.addresses[0][1]
         base = f"http://{self.host}:{self.port}"

@@ -33,6 +33,8 @@ from fakes.imgur.pipeline import STATE_KEY, handle
 from fakes.imgur.state import State
 from fakes.imgur.stats import Stats
 
+BACKLOG = 1024  # pending connections the listening socket holds
+
 __all__ = ["Emulator", "EmulatorConfig", "make_app", "run"]
 
 READY_LINE = "Imgur emulator listening on {url}"
@@ -72,7 +74,9 @@ class Emulator:
     async def start(self) -> Emulator:
         self._runner = web.AppRunner(self.app, access_log=None)
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self.port)
+        # Discord accepts bursts of connections; a small listen backlog would drop SYNs and
+        # add a 1 s retransmit to some requests, a delay real Discord does not have.
+        site = web.TCPSite(self._runner, self.host, self.port, backlog=BACKLOG)
         await site.start()
         self.port = _bound_port(site)
         self.base_url = f"http://{self.host}:{self.port}"
@@ -137,7 +141,7 @@ async def serve(host: str, port: int, config: EmulatorConfig) -> None:
     app = make_app(config)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, backlog=BACKLOG)
     await site.start()
     bound = _bound_port(site)
     url = f"http://{host}:{bound}"
