@@ -231,6 +231,6 @@ async def sync_commands(config: Config, guild_id: int | None) -> int:
         if guild:
             bot.tree.copy_global_to(guild=guild)
         synced = await bot.tree.sync(guild=guild)
-        where = f"guild {guild_id}" if guild_id else "globally (may take up to an hour to show)"
+        where = f"to guild {guild_id}" if guild_id else "globally (may take up to an hour to show)"
         print(f"synced {len(synced)} commands {where}")
     return 0

@@ -59,3 +59,34 @@ async def test_sigterm_finishes_the_running_command_then_exits_cleanly(tmp_path)
         assert "finishing in-flight commands" in stderr
         assert "Traceback" not in stderr, stderr
         assert TOKEN not in stderr
+
+
+async def test_imgurbot_sync_publishes_the_commands_globally_or_to_one_guild(tmp_path):
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=5)) as emu:
+        guild = fd.add_guild("sync")
+        env = {
+            **{k: v for k, v in os.environ.items() if not k.startswith("IMGURBOT_")},
+            "PYTHONPATH": str(REPO),
+            "DISCORD_TOKEN": TOKEN,
+            "IMGUR_CLIENT_ID": CLIENT_ID,
+            "IMGURBOT_DISCORD__API_BASE_URL": fd.rest_url,
+            "IMGURBOT_IMGUR__API_BASE_URL": emu.base_url,
+            "IMGURBOT_IMGUR__USE_EMULATOR": "never",
+            "IMGURBOT_STORE__PATH": f'"{tmp_path / "bot.db"}"',
+        }
+
+        async def sync(*args: str) -> str:
+            proc = await asyncio.create_subprocess_exec(
+                sys.executable, "-m", "bot", "sync", *args,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                env=env, cwd=tmp_path,
+            )  # fmt: skip
+            out, err = await asyncio.wait_for(proc.communicate(), 60)
+            assert proc.returncode == 0, err.decode()
+            return out.decode()
+
+        assert "synced 2 commands globally" in await sync()
+        assert {c["name"] for c in fd.synced_commands(None)} == {"imgur", "imgur-admin"}
+        assert not fd.synced_commands(guild)
+        assert f"synced 2 commands to guild {guild.id}" in await sync("--guild", guild.id)
+        assert {c["name"] for c in fd.synced_commands(guild)} == {"imgur", "imgur-admin"}
