@@ -99,7 +99,12 @@ async def _hammer_then_kill(path: Path, settled_before_kill: int) -> list[str]:
         if proc.returncode is None:
             proc.kill()
         await proc.wait()
-    assert proc.returncode == -9
+    stderr = (await proc.stderr.read()).decode()  # type: ignore[union-attr]
+    # The hammer loops forever: only the kill ends it, and it must not have crashed first.
+    # (asyncio's child watcher sometimes reports a SIGKILLed child as 255, "unknown pid",
+    # when the exit status was collected elsewhere; -9 is the usual report.)
+    assert proc.returncode in (-9, 255), (proc.returncode, stderr)
+    assert "Traceback" not in stderr, stderr
     return lines
 
 
