@@ -466,7 +466,7 @@ def build_interaction(
         label=label,
         source_message=message,
     )
-    world.interactions[record.id] = record
+    world.add_interaction(record)
     return record
 
 

@@ -97,6 +97,7 @@ class World:
         self.guild_commands: dict[str, list[dict[str, Any]]] = {}
         self.sync_log: list[tuple[str | None, list[dict[str, Any]]]] = []
         self.interactions: dict[str, InteractionRecord] = {}
+        self.interactions_by_token: dict[str, InteractionRecord] = {}
         self.requests: list[RecordedRequest] = []
         self.server_errors: list[Exception] = []  # exceptions raised by the fake's handlers
         self.cdn_base = ""  # set by the server once it knows its port
@@ -238,8 +239,9 @@ class World:
 
     # -- interactions ------------------------------------------------------------------------
 
+    def add_interaction(self, record: InteractionRecord) -> None:
+        self.interactions[record.id] = record
+        self.interactions_by_token[record.token] = record
+
     def interaction_by_token(self, token: str) -> InteractionRecord | None:
-        for record in self.interactions.values():
-            if record.token == token:
-                return record
-        return None
+        return self.interactions_by_token.get(token)
