@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import os
 import random
@@ -432,6 +433,8 @@ def main(argv: list[str] | None = None) -> None:
     for i in range(1, runs + 1):
         out = asyncio.run(run_burst(n, not args.emulator_in_process, args.profile_bot))
         results.append(describe_run(i, n, out))
+        del out
+        gc.collect()  # each run starts clean: the last one's fake Discord is garbage now
     figures: dict[str, object] = {"commands": n, "runs": runs}
     for key in results[0]:
         values = [r[key] for r in results]
