@@ -190,7 +190,10 @@ def gallery(
         params.append(("mature", "true"))
     if album_previews:
         params.append(("album_previews", "true"))
-    # Always the long form: the window segment is ignored by Imgur unless sort is top.
+    # Always the long form. Imgur ignores the window unless sort is top, so it is pinned to
+    # "day" otherwise: hot/viral/day and hot/viral/week are one cache entry and one credit.
+    if sort != "top":
+        window = "day"
     return _listing(f"/3/gallery/{section}/{sort}/{window}/{_page(page)}", "frontpage", params)
 
 

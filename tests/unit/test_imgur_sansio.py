@@ -510,3 +510,10 @@ def test_any_bytes_give_data_or_an_imgur_error(status, headers, body, request) -
 @given(_statuses, _headers, _json, _requests)
 def test_any_json_gives_data_or_an_imgur_error(status, headers, doc, request) -> None:
     _only_imgur_errors(status, headers, json.dumps(doc).encode(), request)
+
+
+def test_front_page_window_only_counts_for_top():
+    from bot.imgur import sansio as s
+
+    assert s.gallery("hot", "viral", "week").cache_key == s.gallery("hot", "viral", "day").cache_key
+    assert s.gallery("top", "top", "week").path == "/3/gallery/top/top/week/0"
