@@ -32,7 +32,7 @@ from sqlite_utils import Database
 
 from bot.config import LedgerSettings, StoreSettings
 from bot.ledger import Ledger
-from bot.store import SYNCHRONOUS, Store
+from bot.store import Store
 
 TARGET_OPS_PER_S = 2_000
 TASKS = 100
@@ -93,7 +93,7 @@ async def measure(store_class: type[Store], path: Path, seconds: float) -> dict[
 def print_table(results: dict[str, dict[str, Any]], seconds: float) -> None:
     print(
         f"ledger charge-and-settle: {TASKS} concurrent tasks, {seconds:g} s per variant, "
-        f"SQLite file in WAL mode, synchronous={SYNCHRONOUS}"
+        f"SQLite file in WAL mode, synchronous={StoreSettings().synchronous}"
     )
     header = f"{'variant':<22}{'ops':>9}{'ops/s':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}"
     print(header + f"{'writes/commit':>15}")
@@ -127,7 +127,7 @@ async def main(seconds: float) -> dict[str, Any]:
         "writes_per_commit": round(shipped["writes_per_commit"], 1),
         "baseline_ops_per_s": round(baseline["ops_per_s"], 1),
         "baseline_p99_ms": round(baseline["p99_ms"], 3),
-        "synchronous": SYNCHRONOUS,
+        "synchronous": StoreSettings().synchronous,
         "target_ops_per_s": TARGET_OPS_PER_S,
         "meets_target": shipped["ops_per_s"] >= TARGET_OPS_PER_S,
     }

@@ -102,12 +102,14 @@ class LedgerSettings(_Section):
     user_reserve: int = Field(25, ge=0)
     post_reserve: int = Field(50, ge=0)
     upload_reserve: int = Field(5, ge=0)
+    imgur_uploads_per_hour: int = Field(50, ge=1)
     audit_retention_days: int = Field(30, ge=1)
 
 
 class StoreSettings(_Section):
     path: Path = Path("./data/imgurbot.db")
     busy_timeout_ms: int = Field(5000, ge=0)
+    synchronous: Literal["FULL", "NORMAL"] = "FULL"
 
 
 class LoggingSettings(_Section):

@@ -47,7 +47,6 @@ UPLOAD_KIND = "upload"
 
 # Imgur's undocumented upload throttle: about 50 uploads an hour (imgur-api.md §3.1). The
 # ledger keeps ``upload_reserve`` of them unused.
-IMGUR_UPLOADS_PER_HOUR = 50
 
 # When a charge is refused only because too much is in flight for what Imgur last reported,
 # asking again shortly is likely to work: the answers in flight bring fresh figures.
@@ -391,7 +390,7 @@ class QuotaBook:
             if len(mine) >= s.guild_uploads_per_hour:
                 at = _slot_frees_at(mine, s.guild_uploads_per_hour)
                 yield Refusal("upload", at, "this server's hourly upload limit is reached")
-        allowed = max(IMGUR_UPLOADS_PER_HOUR - s.upload_reserve, 0)
+        allowed = max(s.imgur_uploads_per_hour - s.upload_reserve, 0)
         everyone = _counted(_trim(self._uploads, now - HOUR))
         if len(everyone) >= allowed:
             at = _slot_frees_at(everyone, allowed)

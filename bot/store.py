@@ -38,10 +38,6 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-# Commits survive power loss, not only a crash of the process: with group commit one fsync
-# serves a whole batch, so the safe setting costs little (see bench/ledger.py).
-SYNCHRONOUS = "FULL"
-
 # A write batch larger than this is split: a bound on how long one transaction holds the
 # write lock and on how long the first waiter of a huge batch waits.
 MAX_BATCH = 1024
@@ -77,7 +73,9 @@ def open_database(settings: StoreSettings) -> Database:
         db = Database(path)
         db.enable_wal()
     db.execute(f"PRAGMA busy_timeout = {int(settings.busy_timeout_ms)}")
-    db.execute(f"PRAGMA synchronous = {SYNCHRONOUS}")
+    # FULL: commits survive power loss, not only a crash of the process; with group commit
+    # one fsync serves a whole batch, so the safe default costs little (see bench/ledger.py).
+    db.execute(f"PRAGMA synchronous = {settings.synchronous}")
     db.execute("PRAGMA foreign_keys = ON")
     return db
 
