@@ -7,6 +7,7 @@ its owner; anything else gets a 403 "Permission denied".
 from __future__ import annotations
 
 from functools import partial
+from typing import TypeVar
 
 from yarl import URL
 
@@ -33,6 +34,9 @@ PERMISSION_DENIED = "Permission denied"
 # -- images -------------------------------------------------------------------------------
 
 
+R = TypeVar("R", ImageRecord, AlbumRecord)
+
+
 def _image_404(image_id: str) -> ApiError:
     return ApiError(404, f"Unable to find an image with the id, {image_id}")
 
@@ -45,18 +49,21 @@ def _owns(call: Call, record: ImageRecord | AlbumRecord) -> bool:
     )
 
 
-def _image_for_write(call: Call, key: str) -> ImageRecord:
-    """The image named by a deletehash (anyone) or an id (its owner only)."""
-    catalogue = call.state.catalogue
-    by_hash = catalogue.by_deletehash.get(key)
-    if isinstance(by_hash, ImageRecord):
+def _for_write(call: Call, key: str, kind: type[R], by_id: dict[str, R], missing: ApiError) -> R:
+    """The record named by a deletehash (anyone may write) or an id (its owner only)."""
+    by_hash = call.state.catalogue.by_deletehash.get(key)
+    if isinstance(by_hash, kind):
         return by_hash
-    image = catalogue.images.get(key)
-    if image is None:
-        raise _image_404(key)
-    if not _owns(call, image):
+    record = by_id.get(key)
+    if record is None:
+        raise missing
+    if not _owns(call, record):
         raise ApiError(403, PERMISSION_DENIED)
-    return image
+    return record
+
+
+def _image_for_write(call: Call, key: str) -> ImageRecord:
+    return _for_write(call, key, ImageRecord, call.state.catalogue.images, _image_404(key))
 
 
 async def image_get(call: Call, image_id: str) -> Reply:
@@ -175,16 +182,7 @@ def _album_404(album_id: str) -> ApiError:
 
 
 def _album_for_write(call: Call, key: str) -> AlbumRecord:
-    catalogue = call.state.catalogue
-    by_hash = catalogue.by_deletehash.get(key)
-    if isinstance(by_hash, AlbumRecord):
-        return by_hash
-    album = catalogue.albums.get(key)
-    if album is None:
-        raise _album_404(key)
-    if not _owns(call, album):
-        raise ApiError(403, PERMISSION_DENIED)
-    return album
+    return _for_write(call, key, AlbumRecord, call.state.catalogue.albums, _album_404(key))
 
 
 async def _images_to_add(call: Call) -> list[ImageRecord]:
