@@ -24,6 +24,7 @@ from discord.ext import commands
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.discord.endpoints import point_discordpy_at
 from bot.imgur_backend import ImgurBackend, open_imgur
 from bot.imgur_service import ImgurService
 from bot.inflight import InFlight
@@ -35,16 +36,6 @@ from bot.tree import ImgurTree
 log = logging.getLogger(__name__)
 
 EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin")
-
-
-def point_discordpy_at(config: Config) -> None:
-    """Send discord.py's REST and gateway traffic where the config says (proxy or fake)."""
-    if config.discord.api_base_url:
-        discord.http.Route.BASE = config.discord.api_base_url.rstrip("/")
-    if config.discord.gateway_url:
-        import yarl
-
-        discord.gateway.DiscordWebSocket.DEFAULT_GATEWAY = yarl.URL(config.discord.gateway_url)
 
 
 class ImgurBot(commands.Bot):
@@ -148,8 +139,8 @@ async def open_bot(
 ) -> AsyncIterator[ImgurBot]:
     """Open every resource the bot owns, yield the bot, and close all of it afterwards."""
     clock = clock or SystemClock()
-    point_discordpy_at(config)
     async with AsyncExitStack() as stack:
+        stack.callback(point_discordpy_at(config.discord.api_base_url, config.discord.gateway_url))
         timeout = aiohttp.ClientTimeout(
             total=config.imgur.total_timeout_s, connect=config.imgur.connect_timeout_s
         )

@@ -11,7 +11,7 @@ Discord users would and read back what the bot sent::
         sfw = fd.add_channel(guild, "general")
         nsfw = fd.add_channel(guild, "nsfw", nsfw=True)
         alice, bob = fd.add_user("alice"), fd.add_user("bob")
-        fd.point_discordpy_here()                              # undone when the block exits
+        restore = point_discordpy_at(fd.rest_url, fd.gateway_url)   # bot.discord.endpoints
         bot = MyBot(...)
         await bot.login("test-token"); task = asyncio.create_task(bot.connect())
         await fd.wait_until_ready()                            # READY + every GUILD_CREATE sent
@@ -38,7 +38,8 @@ Test API (``FakeDiscord``; see ``server.py`` for every parameter):
   interaction_deadline=3.0 (None: no limit), token_lifetime=900, global_rate_limit=50
   (None: off), route_limit=RouteLimit(50, 1.0) (None: no bucket headers), heartbeat_interval_ms)``
 - URLs: ``rest_url`` (``http://127.0.0.1:P/api/v10``), ``gateway_url`` (``ws://…/gateway``),
-  ``cdn_url`` (``http://…/cdn``); ``point_discordpy_here()``.
+  ``cdn_url`` (``http://…/cdn``). The fake patches no client library: point yours at these
+  URLs (for discord.py, ``bot.discord.endpoints.point_discordpy_at``).
 - World: ``add_guild(name, *, owner, everyone_permissions, bot_permissions) -> Guild``,
   ``add_channel(guild, name, *, nsfw, type, topic) -> Channel``, ``add_user(name) -> User``,
   ``add_role(guild, name, *, permissions) -> Role``, ``add_member(guild, user, *, roles)``,
@@ -80,7 +81,6 @@ ephemerality; ephemeral messages are never in a channel; wrong token → 401 / c
 from .callbacks import ALLOWED as ALLOWED_CALLBACKS
 from .interactions import Callback, InteractionRecord
 from .models import CdnFile, Channel, Guild, Member, Message, Role, User
-from .patch import point_discordpy_at
 from .ratelimit import RouteLimit
 from .server import FakeDiscord
 from .state import RecordedRequest
@@ -99,5 +99,4 @@ __all__ = [
     "Role",
     "RouteLimit",
     "User",
-    "point_discordpy_at",
 ]

@@ -43,7 +43,6 @@ from .models import (
     User,
     as_permission_int,
 )
-from .patch import point_discordpy_at
 from .ratelimit import DEFAULT_ROUTE_LIMIT, Injection, RateLimiter, RouteLimit
 from .rest import API, build_app
 from .state import RecordedRequest, World
@@ -91,7 +90,6 @@ class FakeDiscord:
             token_lifetime=token_lifetime,
         )
         self._runner: web.AppRunner | None = None
-        self._restore_discordpy: Callable[[], None] | None = None
         self._pending: set[asyncio.Task[Any]] = set()
         self._default_user: User | None = None
 
@@ -113,9 +111,6 @@ class FakeDiscord:
         return self
 
     async def close(self) -> None:
-        if self._restore_discordpy is not None:
-            self._restore_discordpy()
-            self._restore_discordpy = None
         await self.flush()
         await self.gateway.close()
         if self._runner is not None:
@@ -145,12 +140,6 @@ class FakeDiscord:
     @property
     def cdn_url(self) -> str:
         return self.cdn.base_url
-
-    def point_discordpy_here(self) -> Callable[[], None]:
-        """Patch discord.py to use this fake; undone by ``close()`` (or the returned callable)."""
-        restore = point_discordpy_at(self.rest_url, self.gateway_url)
-        self._restore_discordpy = restore
-        return restore
 
     # -- knobs tests turn --------------------------------------------------------------------
 

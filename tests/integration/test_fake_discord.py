@@ -19,7 +19,8 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from fakes.discord import FakeDiscord, Guild, InteractionRecord, User, point_discordpy_at
+from bot.discord.endpoints import point_discordpy_at
+from fakes.discord import FakeDiscord, Guild, InteractionRecord, User
 from fakes.discord.models import Channel
 
 TOKEN = "test-token"
@@ -214,8 +215,11 @@ class Env:
 @pytest.fixture
 async def fd():
     async with FakeDiscord(token=TOKEN) as fake:
-        fake.point_discordpy_here()
-        yield fake
+        restore = point_discordpy_at(fake.rest_url, fake.gateway_url)
+        try:
+            yield fake
+        finally:
+            restore()
 
 
 @pytest.fixture
