@@ -44,6 +44,8 @@ import aiohttp
 from pydantic import SecretStr
 
 from bot.config import CacheSettings, ImgurSettings, Secrets
+from bot.imgur import sansio
+from bot.imgur.aiohttp_transport import aiohttp_client
 from bot.imgur.client import ImgurClient
 
 CONCURRENCY = 100
@@ -225,7 +227,7 @@ async def run_async(
 def our_sender(client: ImgurClient) -> Callable[[Query], Awaitable[Any]]:
     async def send(q: Query) -> Any:
         if q.kind == "gallery":
-            return await client.gallery(q.section, q.sort, q.window, q.page)
+            return await client.get(sansio.gallery(q.section, q.sort, q.window, q.page))
         return await client.gallery_search(q.q, sort=q.sort, window=q.window, page=q.page)
 
     return send
@@ -235,7 +237,7 @@ def make_client(base_url: str, cache_on: bool) -> ImgurClient:
     settings = ImgurSettings(max_connections=CONCURRENCY, total_timeout_s=60)
     cache = CacheSettings(enabled=cache_on)
     secrets = Secrets(imgur_client_id=SecretStr(CLIENT_ID))
-    return ImgurClient(None, settings, cache, secrets, base_url=base_url)
+    return aiohttp_client(None, settings, cache, secrets, base_url=base_url)
 
 
 def run_imgurpython(base_url: str, queries: list[Query]) -> Run:

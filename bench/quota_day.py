@@ -7,7 +7,7 @@ in this process. The trace: browse commands from 200 guilds (a few dozen members
 command a query drawn Zipf-like (s = 1.1) from 500 distinct queries built from the emulator's
 catalogue (front page variants, searches, tags, ``/imgur random`` with and without a tag,
 items by id), at sorted uniform-random times over 24 h. The clock is moved to each command's
-time and the command is served through ``ImgurService.for_caller(...)`` exactly as
+time and the command is served through ``ImgurAccess.acting_for(...)`` exactly as
 ``cogs/browse.py`` calls it.
 
 Two days are run, each on a fresh emulator, store, ledger and client:
@@ -40,16 +40,18 @@ from typing import Any
 import aiohttp
 from pydantic import SecretStr
 
+from bot.access import ChargedImgur, ImgurAccess, build
+from bot.browse import RandomPicker, resolve_item
 from bot.clock import FakeClock
 from bot.config import CacheSettings, ImgurSettings, LedgerSettings, Secrets, StoreSettings
 from bot.errors import BadInput, QuotaExceeded
-from bot.imgur import models
+from bot.imgur import models, sansio
+from bot.imgur.aiohttp_transport import aiohttp_client
 from bot.imgur.client import Fetched, ImgurClient
 from bot.imgur.errors import ImgurError
+from bot.imgur.links import ImgurRef, parse_imgur_link
 from bot.imgur.sansio import Request
-from bot.imgur_service import Caller, ImgurService
 from bot.ledger import Ledger
-from bot.links import ImgurRef, parse_imgur_link
 from bot.store import Store
 from fakes.imgur.app import Emulator, EmulatorConfig
 
@@ -83,26 +85,29 @@ class Query:
         return f"/imgur {self.command} " + " ".join(parts)
 
 
-async def run_query(query: Query, caller: Caller, channel_id: int, nsfw_channel: bool):
-    """Call the service the way ``cogs/browse.py`` does for this command."""
+async def run_query(
+    query: Query, imgur: ChargedImgur, picker: RandomPicker, channel_id: int, nsfw_channel: bool
+):
+    """Ask Imgur the way ``cogs/browse.py`` does for this command."""
     kw = dict(query.kwargs)
     if query.command == "frontpage":
         section, sort, window = query.args
-        return await caller.frontpage(section, sort, window, mature=nsfw_channel)
+        return await imgur.get(build(sansio.gallery, section, sort, window, mature=nsfw_channel))
     if query.command == "search":
         (text,) = query.args
-        return await caller.search(text, **kw)
+        words = {"q_all": text} if "q_type" in kw else {"q": text}
+        return await imgur.get(build(sansio.gallery_search, **words, **kw))
     if query.command == "tag":
         name, sort, window = query.args
-        return await caller.tag(name, sort, window)
+        return await imgur.get(build(sansio.gallery_tag, name, sort, window))
     if query.command == "random":
-        return await caller.random(channel_id, tag=kw.get("tag"), allow_nsfw=nsfw_channel)
+        return await picker.pick(imgur, channel_id, tag=kw.get("tag"), allow_nsfw=nsfw_channel)
     if query.command == "item":
         (link,) = query.args
-        answer = await caller.item(parse_imgur_link(link))
+        answer = await resolve_item(imgur, parse_imgur_link(link))
         media = answer.value
         if isinstance(media, models.Album) and media.images is None:
-            await caller.item(ImgurRef("album", media.id))
+            await resolve_item(imgur, ImgurRef("album", media.id))
         return answer
     raise ValueError(query.command)
 
@@ -320,14 +325,17 @@ async def simulate_day(
         store = await Store.open(StoreSettings(path=db_path))
         try:
             ledger = await Ledger.open(store, ledger_settings, clock=clock)
-            client = ImgurClient(
+            client = aiohttp_client(
                 session, imgur_settings, cache_settings, secrets, base_url=emu.base_url, clock=clock
             )
             client.add_listener(ledger.observe)
             watch = Watch(clock, client._cache.ttl_for)
             watch.wrap(client)
-            service = ImgurService(client, ledger, clock=clock, rng=random.Random(seed + 2))
-            result = await _replay(name, trace, queries, service, clock, watch, budget, progress)
+            access = ImgurAccess(client, ledger, clock=clock)
+            picker = RandomPicker(random.Random(seed + 2))
+            result = await _replay(
+                name, trace, queries, access, picker, clock, watch, budget, progress
+            )
             await ledger.flush()
             result.ledger_used = ledger.health().used_today
             await ledger.close()
@@ -344,7 +352,8 @@ async def _replay(
     name: str,
     trace: list[Command],
     queries: list[Query],
-    service: ImgurService,
+    access: ImgurAccess,
+    picker: RandomPicker,
     clock: FakeClock,
     watch: Watch,
     budget: int,
@@ -361,10 +370,10 @@ async def _replay(
         clock.advance(cmd.at - elapsed)
         elapsed = cmd.at
         query = queries[cmd.query]
-        caller = service.for_caller(cmd.guild_id, cmd.user_id, query.command)
+        imgur = access.acting_for(cmd.guild_id, cmd.user_id, query.command)
         watch.kinds_this_command.clear()
         try:
-            answer = await run_query(query, caller, cmd.channel_id, cmd.nsfw)
+            answer = await run_query(query, imgur, picker, cmd.channel_id, cmd.nsfw)
         except QuotaExceeded:
             result.refused += 1
             if (cmd.query, cmd.nsfw) in answered:

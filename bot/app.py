@@ -22,16 +22,16 @@ import discord
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from discord.ext import commands
 
+from bot.access import ImgurAccess
 from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.discord.endpoints import point_discordpy_at
-from bot.imgur_backend import ImgurBackend, open_imgur
-from bot.imgur_service import ImgurService
-from bot.inflight import InFlight
+from bot.discord.inflight import InFlight
+from bot.discord.replies import NO_MENTIONS
+from bot.discord.tree import ImgurTree
+from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.ledger import Ledger
-from bot.replies import NO_MENTIONS
 from bot.store import Store
-from bot.tree import ImgurTree
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin")
 
 
 class ImgurBot(commands.Bot):
-    """The bot. Cogs reach Imgur only through ``bot.imgur`` (an ``ImgurService``), which
+    """The bot. Cogs reach Imgur only through ``bot.imgur`` (an ``ImgurAccess``), which
     charges every call to the ledger; the raw client is not theirs to hold."""
 
     def __init__(
@@ -49,7 +49,8 @@ class ImgurBot(commands.Bot):
         session: aiohttp.ClientSession,
         store: Store,
         ledger: Ledger,
-        imgur: ImgurService,
+        imgur: ImgurAccess,
+        backend: ImgurBackend,
         scheduler: AsyncIOScheduler,
         clock: Clock,
         extensions: Sequence[str] = EXTENSIONS,
@@ -75,6 +76,7 @@ class ImgurBot(commands.Bot):
         self.store = store
         self.ledger = ledger
         self.imgur = imgur
+        self.imgur_backend = backend  # whether "Imgur" is the emulator, for the start-up log
         self.scheduler = scheduler
         self.clock = clock
         self.inflight = InFlight()
@@ -162,14 +164,15 @@ async def open_bot(
             session=session,
             store=store,
             ledger=ledger,
-            imgur=ImgurService(backend.client, ledger, clock=clock),
+            imgur=ImgurAccess(backend.client, ledger, clock=clock),
+            backend=backend,
             scheduler=scheduler,
             clock=clock,
             extensions=extensions,
             sync_on_start=sync_on_start,
             **options,
         )
-        bot.imgur_backend = backend  # for `/imgur-admin` health and the tests, not for cogs
+
         async with bot:
             yield bot
 

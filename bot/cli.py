@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from bot.config import Config, ConfigError, default_config_path, load_config
+from bot.imgur.vocab import GALLERY_SORTS, SECTIONS, WINDOWS
 from bot.logs import setup_logging
 
 log = logging.getLogger("imgurbot")
@@ -77,9 +78,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="print the Imgur front page",
         description="Print the front page the way the seed example does: one link per line.",
     )
-    gallery.add_argument("--section", default="hot", choices=["hot", "top", "user"])
-    gallery.add_argument("--sort", default="viral", choices=["viral", "top", "time", "rising"])
-    gallery.add_argument("--window", default="day", choices=["day", "week", "month", "year", "all"])
+    gallery.add_argument("--section", default="hot", choices=SECTIONS)
+    gallery.add_argument("--sort", default="viral", choices=GALLERY_SORTS)
+    gallery.add_argument("--window", default="day", choices=WINDOWS)
     gallery.add_argument("--page", type=int, default=0)
     gallery.add_argument(
         "--emulator",
@@ -205,16 +206,15 @@ def cmd_gallery(config: Config, args: argparse.Namespace) -> int:
 async def _print_gallery(
     config: Config, section: str, sort: str, window: str, page: int, *, force_emulator: bool
 ) -> int:
+    from bot.imgur import sansio
+    from bot.imgur.backend import open_imgur
     from bot.imgur.errors import ImgurError
-    from bot.imgur_backend import open_imgur
 
     try:
         async with open_imgur(config, force_emulator=force_emulator) as backend:
             if backend.emulated:
                 print(f"(Imgur emulator at {backend.base_url})", file=sys.stderr)
-            items = await backend.client.gallery(
-                section=section, sort=sort, window=window, page=page
-            )
+            items = await backend.client.get(sansio.gallery(section, sort, window, page))
     except ImgurError as exc:
         print(f"imgurbot: Imgur said: {exc.message}", file=sys.stderr)
         return EXIT_FAILED

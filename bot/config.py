@@ -27,6 +27,8 @@ from pydantic import (
     field_validator,
 )
 
+from bot.imgur.vocab import CACHED_KINDS
+
 ENV_PREFIX = "IMGURBOT_"
 SECRET_NAMES = (
     "DISCORD_TOKEN",
@@ -89,6 +91,17 @@ class CacheSettings(_Section):
     ttl_account_s: int = Field(900, ge=0)
     ttl_memegen_s: int = Field(7 * 86400, ge=0)
     ttl_default_s: int = Field(300, ge=0)
+
+    def ttl_for(self, kind: str) -> int:
+        """The TTL of a kind of answer (``bot.imgur.vocab.CachedKind``), else the default."""
+        return getattr(self, f"ttl_{kind}_s", self.ttl_default_s)
+
+
+# One setting per kind of cached answer, no more, no less: adding a kind to the vocabulary
+# without its TTL setting (or leaving a setting behind) fails here, at import.
+_TTL_KINDS = {n[4:-2] for n in CacheSettings.model_fields if n.startswith("ttl_")} - {"default"}
+if _TTL_KINDS != set(CACHED_KINDS):
+    raise RuntimeError(f"[cache] ttl settings {_TTL_KINDS} do not match {set(CACHED_KINDS)}")
 
 
 class LedgerSettings(_Section):

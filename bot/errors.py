@@ -5,7 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-QuotaScope = Literal["guild", "user", "upload", "client", "imgur_user", "post", "scheduler"]
+# What a refusal is about: the guild's allowance, the member's burst window, the hourly upload
+# limits, the scheduler's reserve, or one of Imgur's limits (``bot.imgur.errors.RateScope``:
+# client, ip, post, upload) that the ledger keeps clear of.
+QuotaScope = Literal["guild", "member", "upload", "client", "ip", "post", "scheduler"]
 
 
 class QuotaExceeded(Exception):

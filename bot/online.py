@@ -7,8 +7,9 @@ import sys
 import aiohttp
 
 from bot.config import Config
+from bot.imgur import sansio
+from bot.imgur.backend import open_imgur
 from bot.imgur.errors import ImgurError
-from bot.imgur_backend import open_imgur
 
 
 async def check_discord(config: Config, session: aiohttp.ClientSession) -> str | None:
@@ -38,7 +39,7 @@ async def check_online(config: Config) -> int:
             failed = True
         try:
             async with open_imgur(config, session=session) as backend:
-                credits = await backend.client.credits()
+                credits = await backend.client.get(sansio.credits())
                 print(
                     f"imgur ok: {credits.client_remaining} of {credits.client_limit} "
                     f"client credits left today" + (" (emulator)" if backend.emulated else "")

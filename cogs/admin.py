@@ -12,11 +12,15 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.discord.replies import NO_MENTIONS, relative_time
 from bot.errors import BadInput
-from bot.replies import NO_MENTIONS, relative_time
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
+
+    Interaction = discord.Interaction[ImgurBot]
+else:
+    Interaction = discord.Interaction
 
 
 class NotOwner(app_commands.CheckFailure):
@@ -24,8 +28,8 @@ class NotOwner(app_commands.CheckFailure):
         super().__init__("Only the bot's owner can use this command.")
 
 
-async def owner_only(interaction: discord.Interaction) -> bool:
-    if await interaction.client.is_owner(interaction.user):  # type: ignore[attr-defined]
+async def owner_only(interaction: Interaction) -> bool:
+    if await interaction.client.is_owner(interaction.user):
         return True
     raise NotOwner()
 
@@ -48,7 +52,7 @@ class Admin(commands.GroupCog, group_name="imgur-admin", group_description="Bot 
         self.bot = bot
         super().__init__()
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def interaction_check(self, interaction: Interaction) -> bool:
         # Runs for every command of this cog; default_permissions above is only a hint.
         return await owner_only(interaction)
 
@@ -59,7 +63,7 @@ class Admin(commands.GroupCog, group_name="imgur-admin", group_description="Bot 
     )
     async def quota_set(
         self,
-        interaction: discord.Interaction,
+        interaction: Interaction,
         guild: str,
         allowance: app_commands.Range[int, 0, 1_000_000] | None = None,
     ) -> None:
@@ -78,7 +82,7 @@ class Admin(commands.GroupCog, group_name="imgur-admin", group_description="Bot 
         )
 
     @app_commands.command(name="usage", description="Imgur usage today across every server")
-    async def usage(self, interaction: discord.Interaction) -> None:
+    async def usage(self, interaction: Interaction) -> None:
         usage = await self.bot.ledger.usage(top=10)
         embed = discord.Embed(title="Imgur usage today", colour=discord.Colour.blurple())
         embed.add_field(

@@ -2,7 +2,9 @@
 users, random).
 
 Discord surface only: options, NSFW context, deferring, and turning answers into pages.
-Every Imgur call goes through ``bot.imgur.for_caller(...)``, which charges the ledger.
+Every Imgur call goes through ``bot.imgur.acting_for(...)``, which charges the ledger; the
+requests themselves are built by ``bot.imgur.sansio``, and the choices offered come from
+``bot.imgur.vocab``.
 """
 
 from __future__ import annotations
@@ -10,13 +12,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.embeds import (
+from bot.access import Answer, ChargedImgur, build
+from bot.browse import RandomPicker, profile, resolve_item
+from bot.discord.embeds import (
     Page,
     account_page,
     allows_nsfw,
@@ -25,29 +29,35 @@ from bot.embeds import (
     safe_items,
     stale_note,
 )
+from bot.discord.paginator import Paginator
+from bot.discord.replies import NO_MENTIONS, clip, relative_time, reply_privately
 from bot.errors import QuotaExceeded
-from bot.imgur import models
+from bot.imgur import models, sansio
 from bot.imgur.errors import ImgurError
-from bot.imgur_service import Answer, Caller
-from bot.links import ImgurRef, parse_imgur_link
-from bot.replies import NO_MENTIONS, clip, relative_time, reply_privately
-from bot.views import Paginator
+from bot.imgur.links import ImgurRef, parse_imgur_link
+from bot.imgur.vocab import (
+    BasicSort,
+    SearchSize,
+    SearchSort,
+    SearchType,
+    Section,
+    SubredditSort,
+    Window,
+)
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
 
-Section = Literal["hot", "top", "user"]
-GallerySort = Literal["viral", "top", "time"]
-SearchSort = Literal["time", "viral", "top"]
-Window = Literal["day", "week", "month", "year", "all"]
-SearchType = Literal["jpg", "png", "gif", "anigif", "album"]
-SearchSize = Literal["small", "med", "big", "lrg", "huge"]
+    Interaction = discord.Interaction[ImgurBot]
+else:
+    Interaction = discord.Interaction
 
 AUTOCOMPLETE_LIMIT = 25
+Listing = Answer[list[models.GalleryItem]]
 
 
-def per_user_cooldown(interaction: discord.Interaction) -> app_commands.Cooldown | None:
-    seconds = interaction.client.config.discord.cooldown_per_user_s  # type: ignore[attr-defined]
+def per_user_cooldown(interaction: Interaction) -> app_commands.Cooldown | None:
+    seconds = interaction.client.config.discord.cooldown_per_user_s
     return app_commands.Cooldown(1, seconds) if seconds > 0 else None
 
 
@@ -61,23 +71,24 @@ def quoted(text: str) -> str:
 class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Imgur"):
     def __init__(self, bot: ImgurBot) -> None:
         self.bot = bot
+        self.random_picker = RandomPicker()
         super().__init__()
 
     # -- the shared flow ---------------------------------------------------------------------
 
     @asynccontextmanager
-    async def _command(self, interaction: discord.Interaction, command: str):
+    async def _command(self, interaction: Interaction, command: str):
         """Defer (Imgur may be slow), then bound the time spent asking Imgur."""
         if not interaction.response.is_done():
             await interaction.response.defer(thinking=True)
-        caller = self.bot.imgur.for_caller(interaction.guild_id, interaction.user.id, command)
+        imgur = self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, command)
         async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
-            yield caller
+            yield imgur
 
-    def _nsfw_ok(self, interaction: discord.Interaction) -> bool:
+    def _nsfw_ok(self, interaction: Interaction) -> bool:
         return allows_nsfw(interaction.channel, interaction.guild is not None)
 
-    async def _show(self, interaction: discord.Interaction, pages: Sequence[Page]) -> None:
+    async def _show(self, interaction: Interaction, pages: Sequence[Page]) -> None:
         view = Paginator(
             pages, interaction.user.id, timeout=self.bot.config.discord.paginator_timeout_s
         )
@@ -86,13 +97,13 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
 
     async def _show_listing(
         self,
-        interaction: discord.Interaction,
+        interaction: Interaction,
         command: str,
-        fetch: Callable[[Caller], Awaitable[Answer[list[models.GalleryItem]]]],
+        fetch: Callable[[ChargedImgur], Awaitable[Listing]],
         what: str,
     ) -> None:
-        async with self._command(interaction, command) as caller:
-            answer = await fetch(caller)
+        async with self._command(interaction, command) as imgur:
+            answer = await fetch(imgur)
         items = safe_items(answer.value, self._nsfw_ok(interaction))
         if not items:
             hidden = len(answer.value)
@@ -119,15 +130,16 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     @user_cooldown
     async def frontpage(
         self,
-        interaction: discord.Interaction,
+        interaction: Interaction,
         section: Section = "hot",
-        sort: GallerySort = "viral",
+        sort: BasicSort = "viral",
         window: Window = "day",
     ) -> None:
+        mature = self._nsfw_ok(interaction)
         await self._show_listing(
             interaction,
             "frontpage",
-            lambda c: c.frontpage(section, sort, window, mature=self._nsfw_ok(interaction)),
+            lambda imgur: imgur.get(build(sansio.gallery, section, sort, window, mature=mature)),
             "the front page",
         )
 
@@ -142,23 +154,29 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     @user_cooldown
     async def search(
         self,
-        interaction: discord.Interaction,
+        interaction: Interaction,
         query: app_commands.Range[str, 1, 200],
         sort: SearchSort = "time",
         window: Window = "all",
         type: SearchType | None = None,
         size: SearchSize | None = None,
     ) -> None:
+        mature = self._nsfw_ok(interaction)
+        # A type or size filter needs Imgur's advanced search, where the words go in q_all.
+        words = {"q_all": query} if type or size else {"q": query}
         await self._show_listing(
             interaction,
             "search",
-            lambda c: c.search(
-                query,
-                sort=sort,
-                window=window,
-                q_type=type,
-                q_size_px=size,
-                mature=self._nsfw_ok(interaction),
+            lambda imgur: imgur.get(
+                build(
+                    sansio.gallery_search,
+                    **words,
+                    q_type=type,
+                    q_size_px=size,
+                    sort=sort,
+                    window=window,
+                    mature=mature,
+                )
             ),
             quoted(query),
         )
@@ -170,36 +188,38 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     @user_cooldown
     async def tag(
         self,
-        interaction: discord.Interaction,
+        interaction: Interaction,
         name: app_commands.Range[str, 1, 100],
-        sort: GallerySort = "viral",
+        sort: BasicSort = "viral",
         window: Window = "week",
     ) -> None:
-        await self._show_listing(
-            interaction,
-            "tag",
-            lambda c: c.tag(name, sort, window, mature=self._nsfw_ok(interaction)),
-            f"the tag {quoted(name)}",
-        )
+        mature = self._nsfw_ok(interaction)
+
+        async def fetch(imgur: ChargedImgur) -> Listing:
+            answer = await imgur.get(build(sansio.gallery_tag, name, sort, window, mature=mature))
+            return Answer(answer.value.items, answer.stale, answer.age_s)
+
+        await self._show_listing(interaction, "tag", fetch, f"the tag {quoted(name)}")
 
     @tag.autocomplete("name")
     async def tag_names(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self._suggest_tags(interaction, current)
 
     async def _suggest_tags(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         """Tags from the cached ``/3/tags`` list (one charged call a day, then free)."""
-        caller = self.bot.imgur.for_caller(interaction.guild_id, interaction.user.id, "tags")
+        imgur = self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, "tags")
         try:
-            answer = await caller.tags()
+            answer = await imgur.get(sansio.tags())
         except (ImgurError, QuotaExceeded, TimeoutError):
             return []
         needle = current.strip().lower()
-        starts = [t for t in answer.value if t.name.lower().startswith(needle)]
-        contains = [t for t in answer.value if needle in t.name.lower() and t not in starts]
+        known = answer.value.tags
+        starts = [t for t in known if t.name.lower().startswith(needle)]
+        contains = [t for t in known if needle in t.name.lower() and t not in starts]
         return [
             app_commands.Choice(name=clip(t.label, 100), value=t.name[:100])
             for t in (starts + contains)[:AUTOCOMPLETE_LIMIT]
@@ -210,30 +230,33 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     @user_cooldown
     async def subreddit(
         self,
-        interaction: discord.Interaction,
+        interaction: Interaction,
         name: app_commands.Range[str, 1, 50],
-        sort: Literal["time", "top"] = "time",
+        sort: SubredditSort = "time",
         window: Window = "week",
     ) -> None:
         subreddit = name.strip().removeprefix("/").removeprefix("r/")
+        mature = self._nsfw_ok(interaction)
         await self._show_listing(
             interaction,
             "subreddit",
-            lambda c: c.subreddit(subreddit, sort, window, mature=self._nsfw_ok(interaction)),
+            lambda imgur: imgur.get(
+                build(sansio.subreddit_gallery, subreddit, sort, window, mature=mature)
+            ),
             f"r/{clip(subreddit, 50)}",
         )
 
     @app_commands.command(name="item", description="Show an Imgur link: image, post or album")
     @app_commands.describe(link="an Imgur link or id, like https://imgur.com/a/AbC12")
     @user_cooldown
-    async def item(self, interaction: discord.Interaction, link: str) -> None:
+    async def item(self, interaction: Interaction, link: str) -> None:
         ref = parse_imgur_link(link)
-        async with self._command(interaction, "item") as caller:
-            answer = await caller.item(ref)
+        async with self._command(interaction, "item") as imgur:
+            answer = await resolve_item(imgur, ref)
             media = answer.value
             if isinstance(media, models.Album) and media.images is None:
                 # Gallery albums often come without their images: ask for the album itself.
-                full = await caller.item(ImgurRef("album", media.id))
+                full = await resolve_item(imgur, ImgurRef("album", media.id))
                 media = full.value if isinstance(full.value, models.Album) else media
         nsfw_ok = self._nsfw_ok(interaction)
         if media.nsfw and not nsfw_ok:
@@ -254,10 +277,10 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     @app_commands.describe(username="the Imgur username")
     @user_cooldown
     async def user(
-        self, interaction: discord.Interaction, username: app_commands.Range[str, 1, 63]
+        self, interaction: Interaction, username: app_commands.Range[str, 1, 63]
     ) -> None:
-        async with self._command(interaction, "user") as caller:
-            answer = await caller.user(username.strip(), mature=self._nsfw_ok(interaction))
+        async with self._command(interaction, "user") as imgur:
+            answer = await profile(imgur, username.strip(), mature=self._nsfw_ok(interaction))
         account, submissions = answer.value
         items = safe_items(submissions, self._nsfw_ok(interaction))
         note = stale_note(answer.age_s) if answer.stale else None
@@ -268,11 +291,13 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     @app_commands.describe(tag="only from this tag (optional)")
     @user_cooldown
     async def random(
-        self, interaction: discord.Interaction, tag: app_commands.Range[str, 1, 100] | None = None
+        self, interaction: Interaction, tag: app_commands.Range[str, 1, 100] | None = None
     ) -> None:
         channel_id = interaction.channel_id or interaction.user.id
-        async with self._command(interaction, "random") as caller:
-            answer = await caller.random(channel_id, tag=tag, allow_nsfw=self._nsfw_ok(interaction))
+        async with self._command(interaction, "random") as imgur:
+            answer = await self.random_picker.pick(
+                imgur, channel_id, tag=tag, allow_nsfw=self._nsfw_ok(interaction)
+            )
         if answer.value is None:
             where = f"the tag {quoted(tag)}" if tag else "the front page"
             await reply_privately(interaction, f"I found nothing to pick from {where} right now.")
@@ -282,12 +307,12 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
 
     @random.autocomplete("tag")
     async def random_tag_names(
-        self, interaction: discord.Interaction, current: str
+        self, interaction: Interaction, current: str
     ) -> list[app_commands.Choice[str]]:
         return await self._suggest_tags(interaction, current)
 
     @app_commands.command(name="quota", description="This server's Imgur credits for today")
-    async def quota(self, interaction: discord.Interaction) -> None:
+    async def quota(self, interaction: Interaction) -> None:
         health = self.bot.ledger.health()
         lines = []
         if interaction.guild_id is not None:

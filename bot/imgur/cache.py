@@ -17,6 +17,7 @@ from cachetools import TLRUCache
 
 from bot.clock import Clock
 from bot.config import CacheSettings
+from bot.imgur.vocab import CACHED_KINDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,17 +34,8 @@ class ResponseCache:
     def __init__(self, settings: CacheSettings, clock: Clock) -> None:
         self._clock = clock
         self._keep_stale_s = settings.keep_stale_s
-        self._ttls: dict[str, float] = {
-            "frontpage": settings.ttl_frontpage_s,
-            "search": settings.ttl_search_s,
-            "tag": settings.ttl_tag_s,
-            "tags": settings.ttl_tags_s,
-            "subreddit": settings.ttl_subreddit_s,
-            "item": settings.ttl_item_s,
-            "account": settings.ttl_account_s,
-            "memegen": settings.ttl_memegen_s,
-            "credits": 0,  # the ledger wants today's numbers, not five minutes old ones
-        }
+        self._ttls: dict[str, float] = {kind: settings.ttl_for(kind) for kind in CACHED_KINDS}
+        self._ttls["credits"] = 0  # the ledger wants today's numbers, not old ones
         self._default_ttl = settings.ttl_default_s
         self._entries: TLRUCache[str, CacheEntry] | None = None
         if settings.enabled and settings.max_entries > 0:
@@ -82,10 +74,6 @@ class ResponseCache:
         if self._entries is not None and entry.ttl_s + self._keep_stale_s > 0:
             self._entries[key] = entry
         return entry
-
-    def drop(self, key: str) -> None:
-        if self._entries is not None:
-            self._entries.pop(key, None)
 
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)

@@ -1,17 +1,20 @@
-"""The aiohttp transport around the sans-I/O core: one shared session, timeouts, retries,
-coalescing of identical GETs, a TTL cache with stale serving, OAuth refresh.
+"""The Imgur client's policy, with no HTTP library in it (gidgethub's ``abc.py`` shape).
 
-How a call flows (``fetch``):
+The endpoints are declared once, as request builders in ``sansio.py``; this class has generic
+verbs only (``fetch``, ``get``, ``peek``), and sends bytes through a ``Transport`` (the aiohttp
+adapter in ``aiohttp_transport.py``, or a scripted one in the unit tests). What it decides:
 
 1. a GET with a fresh cache entry is answered from the cache: no gate, no network;
 2. a GET identical to one already in flight waits for that one (coalescing; no gate);
 3. otherwise the caller's *gate* (the quota ledger's charge) is entered, the request is
-   sent (idempotent GETs retried on 5xx, over-capacity, timeouts and connection errors),
-   and ``charge.settle(n)`` reports the credits Imgur actually counted before the gate's
-   block is left; exceptions travel through the gate so the ledger sees a ``RateLimited``;
-4. if the gate refuses (``QuotaExceeded``) or the call finally fails with a rate limit,
-   a server error, over-capacity or a timeout, a stale cache entry is returned instead,
-   marked ``stale=True``.
+   sent (idempotent GETs retried on 5xx, over-capacity, timeouts and connection errors;
+   writes never), and the gate's meter is told the credits Imgur actually counted before
+   the gate's block is left; exceptions travel through the gate, so the ledger sees a
+   ``RateLimited``;
+4. if the gate refuses (``QuotaExceeded``) or the call finally fails with a rate limit, a
+   server error, over-capacity or a timeout, a stale cache entry is returned instead,
+   marked ``stale=True``;
+5. a Bearer call whose token expired refreshes it once (OAuth) and tries again.
 
 Every response, good or bad, is reported to the listeners with its rate-limit headers.
 """
@@ -22,14 +25,13 @@ import asyncio
 import inspect
 import logging
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import partial
 from typing import Any, Protocol, TypeVar
 
-import aiohttp
 from pydantic import SecretStr
 from tenacity import (
     AsyncRetrying,
@@ -42,10 +44,11 @@ from tenacity import (
 from bot.clock import Clock, SystemClock
 from bot.config import CacheSettings, ImgurSettings, Secrets
 from bot.errors import QuotaExceeded
-from bot.imgur import models, sansio
+from bot.imgur import sansio
 from bot.imgur.cache import CacheEntry, ResponseCache
 from bot.imgur.errors import (
     AuthError,
+    BadResponse,
     ImgurError,
     OverCapacity,
     RateLimited,
@@ -58,32 +61,72 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-UploadSource = bytes | bytearray | memoryview | AsyncIterable[bytes] | str
+# What an upload's bytes may be: whole, or streamed from an async iterator (never held whole).
+Body = bytes | AsyncIterable[bytes]
 # Failures after which a stale cache entry beats an error (timeouts arrive as ServerError).
 _STALE_WORTHY = (RateLimited, ServerError, OverCapacity)
-_VIDEO_EXTENSIONS = (".mp4", ".webm", ".mov", ".mkv", ".avi", ".flv", ".wmv", ".mpeg", ".mpg")
 _SYSTEM_CLOCK = SystemClock()
 
 
-class Charge(Protocol):
+# -- the transport seam ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class HttpRequest:
+    """Everything a transport needs to send one request; no policy left in it."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    params: tuple[tuple[str, str], ...] = ()
+    form: list[tuple[str, str]] = field(default_factory=list, repr=False)
+    file: sansio.FilePart | None = None  # sent as multipart with ``body`` when set
+    body: Body | None = field(default=None, repr=False)
+    max_body: int = 8 * 1024 * 1024  # the answer is refused past this many bytes
+
+
+@dataclass(frozen=True, slots=True)
+class HttpResponse:
+    """An answer. ``too_large``: the body passed the request's ``max_body`` and was not read
+    (``body`` is then empty); the status and headers still count."""
+
+    status: int
+    headers: Mapping[str, str]
+    body: bytes
+    too_large: bool = False
+
+
+class Transport(Protocol):
+    """Sends bytes. Raises ``ServerError`` when no answer came (timeout, refused or dropped
+    connection)."""
+
+    async def send(self, request: HttpRequest) -> HttpResponse: ...
+
+    async def close(self) -> None: ...
+
+
+# -- the gate seam -----------------------------------------------------------------------------
+
+
+class Meter(Protocol):
     """What a gate yields: told once how many credits Imgur really counted."""
 
     def settle(self, actual_cost: int) -> Any: ...
 
 
-Gate = Callable[[Request], AbstractAsyncContextManager[Charge]]
-Listener = Callable[[RateLimits, Request, int], Any]
+Gate = Callable[[Request[Any]], AbstractAsyncContextManager[Meter]]
+Listener = Callable[[RateLimits, Request[Any], int], Any]
 
 
-class _FreeCharge:
+class _FreeMeter:
     def settle(self, actual_cost: int) -> None:
         return None
 
 
 @asynccontextmanager
-async def free_gate(_request: Request) -> AsyncIterator[Charge]:
+async def free_gate(_request: Request[Any]) -> AsyncIterator[Meter]:
     """The gate used when the caller brings none: charges nothing, refuses nothing."""
-    yield _FreeCharge()
+    yield _FreeMeter()
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,35 +159,36 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ServerError | OverCapacity) and not isinstance(exc, RateLimited)
 
 
-async def _settle(charge: Charge, credits: int) -> None:
-    result = charge.settle(credits)
+async def _settle(meter: Meter, credits: int) -> None:
+    result = meter.settle(credits)
     if inspect.isawaitable(result):
         await result
 
 
+# -- the client --------------------------------------------------------------------------------
+
+
 class ImgurClient:
-    """One per process; share it. All endpoint methods take an optional ``gate``."""
+    """One per process; share it. Every verb takes an optional ``gate``."""
 
     def __init__(
         self,
-        session: aiohttp.ClientSession | None,
+        transport: Transport,
         settings: ImgurSettings,
         cache: CacheSettings,
         secrets: Secrets,
         *,
         base_url: str | None = None,
         clock: Clock = _SYSTEM_CLOCK,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
+        self._transport = transport
         self._settings = settings
         self._secrets = secrets
         self._clock = clock
-        self._session = session
-        self._owns_session = session is None
+        self._sleep = sleep
         default_base = settings.rapidapi_base_url if settings.commercial else settings.api_base_url
         self.base_url = (base_url or default_base).rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(
-            total=settings.total_timeout_s, connect=settings.connect_timeout_s
-        )
         self._cache = ResponseCache(cache, clock)
         self._inflight: dict[str, asyncio.Task[Fetched]] = {}
         self._listeners: list[Listener] = []
@@ -162,24 +206,14 @@ class ImgurClient:
     # ------------------------------------------------------------------------------
     # Lifetime
 
-    def _get_session(self) -> aiohttp.ClientSession:
-        if self._closed:
-            raise RuntimeError("ImgurClient is closed")
-        if self._session is None:
-            connector = aiohttp.TCPConnector(limit=self._settings.max_connections)
-            self._session = aiohttp.ClientSession(connector=connector, timeout=self._timeout)
-        return self._session
-
     async def close(self) -> None:
-        """Cancel what is in flight and close the session if this client created it."""
+        """Cancel what is in flight and close the transport."""
         self._closed = True
         tasks = list(self._inflight.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        if self._owns_session and self._session is not None:
-            await self._session.close()
-        self._session = None
+        await self._transport.close()
 
     async def __aenter__(self) -> ImgurClient:
         return self
@@ -197,7 +231,7 @@ class ImgurClient:
     def remove_listener(self, fn: Listener) -> None:
         self._listeners.remove(fn)
 
-    async def _notify(self, limits: RateLimits, req: Request, status: int) -> None:
+    async def _notify(self, limits: RateLimits, req: Request[Any], status: int) -> None:
         for listener in list(self._listeners):
             try:
                 result = listener(limits, req, status)
@@ -208,9 +242,15 @@ class ImgurClient:
                 log.exception("Imgur response listener %r failed", listener)
 
     # ------------------------------------------------------------------------------
-    # fetch: cache, coalescing, gate, stale fallback
+    # The verbs
 
-    def peek(self, req: Request) -> Fetched | None:
+    async def get(
+        self, req: Request[T], *, gate: Gate | None = None, body: Body | None = None
+    ) -> T:
+        """Fetch ``req`` and return its model (parsed once per cache entry)."""
+        return (await self.fetch(req, gate=gate, body=body)).parse(req.parse)
+
+    def peek(self, req: Request[Any]) -> Fetched | None:
         """What the cache holds for ``req`` (fresh or stale), without any network."""
         if req.cache_key is None:
             return None
@@ -222,18 +262,27 @@ class ImgurClient:
         return Fetched(entry.data, entry.fetched_at, True, stale, entry.memo)
 
     async def fetch(
-        self, req: Request, *, gate: Gate | None = None, use_cache: bool = True
+        self,
+        req: Request[Any],
+        *,
+        gate: Gate | None = None,
+        use_cache: bool = True,
+        body: Body | None = None,
     ) -> Fetched:
+        """Send ``req`` (with ``body`` as the upload's file part, if it has one), through
+        the cache, coalescing, the gate and retries; see the module docstring."""
+        if (req.file is None) != (body is None):
+            raise ValueError("an upload request needs its body, and only an upload takes one")
         key = req.cache_key
         if key is None:
-            return await self._exchange(req, gate, None)
+            return await self._exchange(req, gate, None, body)
         if use_cache:
             entry = self._cache.fresh(key)
             if entry is not None:
                 return self._from_entry(entry)
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.create_task(self._exchange(req, gate, key))
+            task = asyncio.create_task(self._exchange(req, gate, key, None))
             self._inflight[key] = task
             task.add_done_callback(partial(self._forget, key))
         # Shielded: one impatient caller must not cancel the answer the others await.
@@ -246,14 +295,10 @@ class ImgurClient:
             task.exception()  # retrieved here, so an unawaited failure is not logged twice
 
     async def _exchange(
-        self,
-        req: Request,
-        gate: Gate | None,
-        key: str | None,
-        body: Callable[[], Any] | None = None,
+        self, req: Request[Any], gate: Gate | None, key: str | None, body: Body | None
     ) -> Fetched:
         try:
-            async with (gate or free_gate)(req) as charge:
+            async with (gate or free_gate)(req) as meter:
                 counted = 0
 
                 def count(credits: int) -> None:
@@ -263,7 +308,7 @@ class ImgurClient:
                 try:
                     data = await self._send(req, count, body)
                 finally:
-                    await _settle(charge, counted)
+                    await _settle(meter, counted)
         except QuotaExceeded:
             stale = self._stale_for(key)
             if stale is None:
@@ -291,7 +336,7 @@ class ImgurClient:
     # Sending: OAuth, retries, one attempt
 
     async def _send(
-        self, req: Request, count: Callable[[int], None], body: Callable[[], Any] | None
+        self, req: Request[Any], count: Callable[[int], None], body: Body | None
     ) -> Any:
         bearer = await self._bearer_for(req)
         try:
@@ -305,10 +350,10 @@ class ImgurClient:
 
     async def _send_with_retries(
         self,
-        req: Request,
+        req: Request[Any],
         bearer: SecretStr | None,
         count: Callable[[int], None],
-        body: Callable[[], Any] | None,
+        body: Body | None,
     ) -> Any:
         if not req.idempotent:
             # Uploads and other writes are never retried blindly: Imgur may have done it.
@@ -330,6 +375,7 @@ class ImgurClient:
                 multiplier=self._settings.backoff_base_s, max=self._settings.backoff_max_s
             ),
             retry=retry_if_exception(_is_transient),
+            sleep=self._sleep,
             reraise=True,
         )
         async for attempt in retrying:
@@ -341,15 +387,15 @@ class ImgurClient:
                 return await self._attempt(req, bearer, count, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
-    def _headers(self, req: Request, bearer: SecretStr | None) -> dict[str, str]:
+    def _headers(self, req: Request[Any], bearer: SecretStr | None) -> dict[str, str]:
         if bearer is None and req.kind != "oauth":
-            # The Client-ID headers never change: built once (aiohttp copies what it is given).
+            # The Client-ID headers never change: built once (transports copy what they get).
             if self._client_headers is None:
                 self._client_headers = self._build_headers(req, None)
             return self._client_headers
         return self._build_headers(req, bearer)
 
-    def _build_headers(self, req: Request, bearer: SecretStr | None) -> dict[str, str]:
+    def _build_headers(self, req: Request[Any], bearer: SecretStr | None) -> dict[str, str]:
         headers = {"User-Agent": self._settings.user_agent, "Accept": "application/json"}
         if req.kind != "oauth":
             if bearer is not None:
@@ -367,57 +413,52 @@ class ImgurClient:
             headers["X-RapidAPI-Host"] = self._settings.rapidapi_host
         return headers
 
-    def _form(self, req: Request) -> aiohttp.FormData | None:
-        if not req.form:
-            return None
-        return aiohttp.FormData(req.form_fields())
-
     async def _attempt(
         self,
-        req: Request,
+        req: Request[Any],
         bearer: SecretStr | None,
         count: Callable[[int], None],
-        body: Callable[[], Any] | None,
+        body: Body | None,
     ) -> Any:
-        session = self._get_session()
-        headers = self._headers(req, bearer)
-        data = body() if body is not None else self._form(req)
-        try:
-            async with session.request(
-                req.method,
-                self.base_url + req.path,
-                params=req.params or None,
-                data=data,
-                headers=headers,
-                timeout=self._timeout,
-            ) as resp:
-                raw = await resp.read()
-                status, resp_headers = resp.status, resp.headers
-        except TimeoutError as exc:
-            raise ServerError(
-                f"Imgur did not answer within {self._settings.total_timeout_s:g} s",
-                request=req.path,
-            ) from exc
-        except aiohttp.ClientError as exc:
-            raise ServerError(
-                f"connection to Imgur failed ({type(exc).__name__})", request=req.path
-            ) from exc
+        if self._closed:
+            raise RuntimeError("ImgurClient is closed")
+        http = HttpRequest(
+            method=req.method,
+            url=self.base_url + req.path,
+            headers=self._headers(req, bearer),
+            params=req.params,
+            form=req.form_fields(),
+            file=req.file,
+            body=body,
+            max_body=req.max_body,
+        )
+        response = await self._transport.send(http)
         now = self._clock.now()
-        await self._notify(sansio.read_ratelimits(resp_headers, now), req, status)
         try:
-            result = sansio.decipher_response(status, resp_headers, raw, req, now=now)
+            if response.too_large:
+                raise BadResponse(
+                    f"Imgur's answer is larger than {req.max_body // 1024:,} KB: not read",
+                    status=response.status,
+                    request=req.path,
+                    ratelimits=RateLimits.from_headers(response.headers, now),
+                )
+            result, limits = sansio.decipher_response(
+                response.status, response.headers, response.body, req, now=now
+            )
         except ImgurError as exc:
+            await self._notify(exc.ratelimits, req, response.status)
             # A 429 is not counted by Imgur; any other answer was (it reached Imgur).
             if not isinstance(exc, RateLimited):
                 count(req.cost)
             raise
+        await self._notify(limits, req, response.status)
         count(req.cost)
         return result
 
     # ------------------------------------------------------------------------------
     # OAuth
 
-    async def _bearer_for(self, req: Request) -> SecretStr | None:
+    async def _bearer_for(self, req: Request[Any]) -> SecretStr | None:
         if req.auth != "bearer" or self._refresh_token is None:
             return None
         if self._access_token is not None:
@@ -433,267 +474,12 @@ class ImgurClient:
             if self._refresh_token is None or client_id is None or client_secret is None:
                 raise AuthError("OAuth needs a client id, a client secret and a refresh token")
             req = sansio.refresh_token(self._refresh_token, client_id, client_secret)
-            token = models.parse_token(await self._attempt(req, None, lambda _n: None, None))
+            token = req.parse(await self._attempt(req, None, lambda _n: None, None))
             self._access_token = token.access_token
             if token.refresh_token is not None:
                 self._refresh_token = token.refresh_token  # Imgur may rotate it
             return token.access_token
 
-    async def refresh(self) -> models.Token:
+    async def refresh(self) -> SecretStr:
         """Exchange the configured refresh token for a new access token now."""
-        await self._refresh_access_token(expired=self._access_token)
-        assert self._access_token is not None
-        return models.Token(access_token=self._access_token, refresh_token=self._refresh_token)
-
-    # ------------------------------------------------------------------------------
-    # Endpoint methods: build, fetch, parse
-
-    async def _get(self, req: Request, parser: Callable[[Any], T], gate: Gate | None) -> T:
-        return (await self.fetch(req, gate=gate)).parse(parser)
-
-    async def gallery(
-        self,
-        section: str = "hot",
-        sort: str = "viral",
-        window: str = "day",
-        page: int = 0,
-        *,
-        show_viral: bool = True,
-        mature: bool = False,
-        album_previews: bool = False,
-        gate: Gate | None = None,
-    ) -> list[models.GalleryItem]:
-        req = sansio.gallery(section, sort, window, page, show_viral, mature, album_previews)
-        return await self._get(req, models.parse_gallery, gate)
-
-    async def gallery_search(
-        self,
-        q: str | None = None,
-        *,
-        q_all: str | None = None,
-        q_any: str | None = None,
-        q_exactly: str | None = None,
-        q_not: str | None = None,
-        q_type: str | None = None,
-        q_size_px: str | None = None,
-        sort: str = "time",
-        window: str = "all",
-        page: int = 0,
-        gate: Gate | None = None,
-    ) -> list[models.GalleryItem]:
-        req = sansio.gallery_search(
-            q,
-            q_all=q_all,
-            q_any=q_any,
-            q_exactly=q_exactly,
-            q_not=q_not,
-            q_type=q_type,
-            q_size_px=q_size_px,
-            sort=sort,
-            window=window,
-            page=page,
-        )
-        return await self._get(req, models.parse_gallery, gate)
-
-    async def gallery_item(self, item_id: str, *, gate: Gate | None = None) -> models.GalleryItem:
-        return await self._get(sansio.gallery_item(item_id), models.parse_item, gate)
-
-    async def gallery_image(
-        self, image_id: str, *, gate: Gate | None = None
-    ) -> models.GalleryImage:
-        return await self._get(sansio.gallery_image(image_id), models.parse_gallery_image, gate)
-
-    async def gallery_album(
-        self, album_id: str, *, gate: Gate | None = None
-    ) -> models.GalleryAlbum:
-        return await self._get(sansio.gallery_album(album_id), models.parse_gallery_album, gate)
-
-    async def gallery_tag(
-        self,
-        tag: str,
-        sort: str = "viral",
-        window: str = "week",
-        page: int = 0,
-        *,
-        gate: Gate | None = None,
-    ) -> models.TagGallery:
-        req = sansio.gallery_tag(tag, sort, window, page)
-        return await self._get(req, models.parse_tag_gallery, gate)
-
-    async def tag_info(self, tag: str, *, gate: Gate | None = None) -> models.Tag:
-        return await self._get(sansio.tag_info(tag), models.parse_tag_info, gate)
-
-    async def tags(self, *, gate: Gate | None = None) -> models.TagCatalog:
-        return await self._get(sansio.tags(), models.parse_tags, gate)
-
-    async def subreddit_gallery(
-        self,
-        subreddit: str,
-        sort: str = "time",
-        window: str = "week",
-        page: int = 0,
-        *,
-        gate: Gate | None = None,
-    ) -> list[models.GalleryItem]:
-        req = sansio.subreddit_gallery(subreddit, sort, window, page)
-        return await self._get(req, models.parse_gallery, gate)
-
-    async def memes_subgallery(
-        self, sort: str = "viral", window: str = "week", page: int = 0, *, gate: Gate | None = None
-    ) -> list[models.GalleryItem]:
-        req = sansio.memes_subgallery(sort, window, page)
-        return await self._get(req, models.parse_gallery, gate)
-
-    async def memegen_defaults(self, *, gate: Gate | None = None) -> list[models.MemeTemplate]:
-        return await self._get(sansio.memegen_defaults(), models.parse_memegen, gate)
-
-    async def image(self, image_id: str, *, gate: Gate | None = None) -> models.Image:
-        return await self._get(sansio.image(image_id), models.parse_image, gate)
-
-    async def album(self, album_id: str, *, gate: Gate | None = None) -> models.Album:
-        return await self._get(sansio.album(album_id), models.parse_album, gate)
-
-    async def account(self, username: str, *, gate: Gate | None = None) -> models.Account:
-        return await self._get(sansio.account(username), models.parse_account, gate)
-
-    async def account_submissions(
-        self, username: str, page: int = 0, *, gate: Gate | None = None
-    ) -> list[models.GalleryItem]:
-        req = sansio.account_submissions(username, page)
-        return await self._get(req, models.parse_gallery, gate)
-
-    async def credits(self, *, gate: Gate | None = None) -> models.Credits:
-        fetched = await self.fetch(sansio.credits(), gate=gate)
-        return models.parse_credits(fetched.data, self._clock.now())
-
-    # Writes (never cached, never retried)
-
-    async def update_image(
-        self,
-        id_or_deletehash: str,
-        title: str | None = None,
-        description: str | None = None,
-        *,
-        gate: Gate | None = None,
-    ) -> bool:
-        req = sansio.update_image(id_or_deletehash, title, description)
-        return models.parse_ok((await self.fetch(req, gate=gate)).data)
-
-    async def delete_image(self, deletehash: str, *, gate: Gate | None = None) -> bool:
-        req = sansio.delete_image(deletehash)
-        return models.parse_ok((await self.fetch(req, gate=gate)).data)
-
-    async def create_album(
-        self,
-        deletehashes: list[str] | tuple[str, ...] = (),
-        title: str | None = None,
-        description: str | None = None,
-        *,
-        gate: Gate | None = None,
-    ) -> models.AlbumCreated:
-        req = sansio.create_album(deletehashes, title, description)
-        return models.parse_album_created((await self.fetch(req, gate=gate)).data)
-
-    async def album_add(
-        self,
-        deletehash: str,
-        deletehashes: list[str] | tuple[str, ...],
-        *,
-        gate: Gate | None = None,
-    ) -> bool:
-        req = sansio.album_add(deletehash, deletehashes)
-        return models.parse_ok((await self.fetch(req, gate=gate)).data)
-
-    async def delete_album(self, deletehash: str, *, gate: Gate | None = None) -> bool:
-        req = sansio.delete_album(deletehash)
-        return models.parse_ok((await self.fetch(req, gate=gate)).data)
-
-    async def upload(
-        self,
-        source: UploadSource,
-        *,
-        title: str | None = None,
-        description: str | None = None,
-        name: str | None = None,
-        album: str | None = None,
-        content_type: str | None = None,
-        video: bool | None = None,
-        disable_audio: bool = False,
-        gate: Gate | None = None,
-    ) -> models.UploadResult:
-        """Upload bytes, an async iterator of bytes (streamed, never held whole) or a URL.
-
-        Whether it goes up as ``video`` is ``video`` if given, else guessed from
-        ``content_type``, the file name, then the file's first bytes.
-        """
-        if isinstance(source, str):
-            req = sansio.upload(
-                url=source, title=title, description=description, name=name, album=album
-            )
-            return models.parse_upload((await self.fetch(req, gate=gate)).data)
-
-        head, stream = await _first_bytes(source)
-        mime = content_type or sansio.sniff_media(head) or "application/octet-stream"
-        if video is None:
-            lowered = (name or "").lower()
-            video = mime.startswith("video/") or lowered.endswith(_VIDEO_EXTENSIONS)
-        req = sansio.upload(
-            video=video,
-            filename=name,
-            content_type=mime,
-            title=title,
-            description=description,
-            name=name,
-            album=album,
-            disable_audio=disable_audio,
-        )
-        used = False
-
-        def body() -> aiohttp.MultipartWriter:
-            nonlocal used
-            if used:
-                raise RuntimeError("an upload stream can be sent only once")
-            used = True
-            return _multipart(req, stream)
-
-        fetched = await self._exchange(req, gate, None, body)
-        return models.parse_upload(fetched.data)
-
-
-async def _first_bytes(
-    source: bytes | bytearray | memoryview | AsyncIterable[bytes],
-) -> tuple[bytes, bytes | AsyncIterable[bytes]]:
-    """Peek at the first bytes (to sniff the type) without losing them from a stream."""
-    if isinstance(source, bytes | bytearray | memoryview):
-        data = bytes(source)
-        return data[:64], data
-    iterator = aiter(source)
-    first = b""
-    async for chunk in iterator:
-        if chunk:
-            first = bytes(chunk)
-            break
-
-    async def chained() -> AsyncIterator[bytes]:
-        if first:
-            yield first
-        async for chunk in iterator:
-            yield chunk
-
-    return first[:64], chained()
-
-
-def _multipart(req: Request, stream: bytes | AsyncIterable[bytes]) -> aiohttp.MultipartWriter:
-    writer = aiohttp.MultipartWriter("form-data")
-    for name, value in req.form_fields():
-        part = writer.append(value)
-        part.set_content_disposition("form-data", name=name)
-    assert req.file is not None
-    payload: aiohttp.payload.Payload
-    if isinstance(stream, bytes):
-        payload = aiohttp.payload.BytesPayload(stream, content_type=req.file.content_type)
-    else:
-        payload = aiohttp.payload.AsyncIterablePayload(stream, content_type=req.file.content_type)
-    payload.set_content_disposition("form-data", name=req.file.field, filename=req.file.filename)
-    writer.append_payload(payload)
-    return writer
+        return await self._refresh_access_token(expired=self._access_token)

@@ -11,17 +11,30 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-RateScope = Literal["client", "user", "post", "upload"]
+from bot.imgur.ratelimit import RateLimits
+
+# Imgur's limits: the app's daily credits, the per-IP hourly credits (Imgur's headers call it
+# "User"), the per-IP POST credits and the undocumented upload throttle (§3.1).
+RateScope = Literal["client", "ip", "post", "upload"]
 
 
 class ImgurError(Exception):
-    """Base class. ``status`` is the HTTP status (0 when no response arrived)."""
+    """Base class. ``status`` is the HTTP status (0 when no response arrived);
+    ``ratelimits`` the rate-limit headers that came with the error, if any."""
 
-    def __init__(self, message: str, *, status: int = 0, request: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int = 0,
+        request: str | None = None,
+        ratelimits: RateLimits | None = None,
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.status = status
         self.request = request
+        self.ratelimits = ratelimits or RateLimits()
 
     @property
     def counted(self) -> bool:
@@ -48,8 +61,9 @@ class RateLimited(ImgurError):
         resets_at: datetime | None = None,
         status: int = 429,
         request: str | None = None,
+        ratelimits: RateLimits | None = None,
     ) -> None:
-        super().__init__(message, status=status, request=request)
+        super().__init__(message, status=status, request=request, ratelimits=ratelimits)
         self.scope: RateScope = scope
         self.resets_at = resets_at
 
@@ -61,8 +75,15 @@ class OverCapacity(ImgurError):
 class UploadRejected(ImgurError):
     """The upload itself was refused: too large, wrong type, corrupt. Not worth retrying."""
 
-    def __init__(self, reason: str, *, status: int = 400, request: str | None = None) -> None:
-        super().__init__(reason, status=status, request=request)
+    def __init__(
+        self,
+        reason: str,
+        *,
+        status: int = 400,
+        request: str | None = None,
+        ratelimits: RateLimits | None = None,
+    ) -> None:
+        super().__init__(reason, status=status, request=request, ratelimits=ratelimits)
         self.reason = reason
 
 
@@ -77,3 +98,9 @@ class BadResponse(ImgurError):
 class ApiError(ImgurError):
     """Imgur answered with an error that fits no narrower class (a 400 for a bad parameter,
     a 409, or an error message inside a body marked successful)."""
+
+
+class EdgeBlocked(ApiError):
+    """Imgur's CDN refused the bot's IP or region before the API saw the call (a 400 "These
+    actions are forbidden." with ``CDN-Error: yes``; the UK block since 2025). Neither the
+    credentials nor the file are at fault, and retrying from the same host will not help."""

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import logging
-import math
 from collections.abc import Callable
 from typing import Annotated, Any, ClassVar, TypeVar, get_args
 from urllib.parse import urlsplit
@@ -33,6 +32,8 @@ from pydantic import (
 from pydantic import Tag as Case
 
 from bot.imgur.errors import ApiError, BadResponse
+from bot.imgur.lenient import to_bool, to_int, to_nonempty_str, to_str
+from bot.imgur.ratelimit import reset_time
 
 log = logging.getLogger(__name__)
 
@@ -41,61 +42,11 @@ log = logging.getLogger(__name__)
 # Lenient scalar types
 
 
-def _to_int(value: Any) -> int | None:
-    if value is None or isinstance(value, bool):
-        return None  # pro_expiration: false means "never", not 0
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float):
-        return int(value) if math.isfinite(value) else None
-    if isinstance(value, str):
-        text = value.strip()
-        if len(text) > 30:
-            return None
-        try:
-            return int(text)
-        except ValueError:
-            try:
-                number = float(text)
-            except ValueError:
-                return None
-            return int(number) if math.isfinite(number) else None
-    return None
-
-
-def _to_bool(value: Any) -> bool | None:
-    if value is None or isinstance(value, bool):
-        return value
-    if isinstance(value, int | float):
-        return bool(value)
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in ("true", "1", "yes"):
-            return True
-        if text in ("false", "0", "no", ""):
-            return False
-    return None
-
-
-def _to_str(value: Any) -> str | None:
-    if isinstance(value, str):
-        return value
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _to_nonempty_str(value: Any) -> str | None:
-    """For URLs and ids where Imgur writes ``""`` to mean "none" (covers, ``mp4: ""``)."""
-    text = _to_str(value)
-    return text if text and text.strip() else None
-
-
 def _objects_with(key: str) -> Callable[[Any], Any]:
     """Keep the objects of a list that carry ``key``; a non-list becomes None."""
 
     def usable(v: Any) -> bool:
-        return isinstance(v, dict) and _to_nonempty_str(v.get(key)) is not None
+        return isinstance(v, dict) and to_nonempty_str(v.get(key)) is not None
 
     def keep(value: Any) -> Any:
         if not isinstance(value, list):
@@ -114,7 +65,7 @@ def _blank_to_none(value: Any) -> Any:
 
 # Fields are plain optional types validated by pydantic-core in lax mode ("17" -> 17,
 # 480.0 -> 480, "1" -> True, 0 -> "0"), which is fast; a value lax mode refuses sends the
-# item through ``_validate``'s lenient second pass (``_to_int`` & co.) instead of failing.
+# item through ``_validate``'s lenient second pass (``to_int`` & co.) instead of failing.
 Int = int | None
 Bool = bool | None
 Str = str | None
@@ -127,7 +78,7 @@ Id = Annotated[str, Field(min_length=1)]
 
 class _Model(BaseModel):
     model_config = ConfigDict(
-        extra="ignore", frozen=True, populate_by_name=True, coerce_numbers_to_str=True
+        extra="ignore", frozen=True, populate_by_name=True, coerce_numbersto_str=True
     )
     # The ``Blank`` fields, for the lenient second pass (a wrong type there becomes None).
     _blank_is_none: ClassVar[frozenset[str]] = frozenset()
@@ -196,8 +147,6 @@ class Tag(_Model):
     def label(self) -> str:
         return self.display_name or self.name
 
-
-TagInfo = Tag
 
 _tag_objects = _objects_with("name")
 TagList = Annotated[list[Tag], BeforeValidator(lambda v: _tag_objects(v) or [])]
@@ -389,7 +338,7 @@ class Account(_Model):
     reputation_name: Str = None
     created: Int = None
     # false in the JSON means "not pro" (lax mode would read it as 0)
-    pro_expiration: Annotated[int | None, BeforeValidator(_to_int)] = None
+    pro_expiration: Annotated[int | None, BeforeValidator(to_int)] = None
     is_blocked: Bool = None
 
     @property
@@ -413,13 +362,17 @@ class MemeTemplate(_Model):
 
 
 class Credits(_Model):
-    """``/3/credits``. Resets are absolute UTC times (UserReset is an epoch there)."""
+    """``/3/credits``. ``user_reset_value`` is as Imgur sent it: an epoch, or seconds from
+    the moment of the answer (``user_reset_at(now)`` applies the rule)."""
 
     user_limit: Int = None
     user_remaining: Int = None
-    user_reset: _dt.datetime | None = None
+    user_reset_value: Int = None
     client_limit: Int = None
     client_remaining: Int = None
+
+    def user_reset_at(self, now: _dt.datetime) -> _dt.datetime | None:
+        return reset_time(self.user_reset_value, now)
 
 
 class UploadResult(Image):
@@ -456,11 +409,11 @@ def _lenient(model: type[BaseModel], name: str) -> Callable[[Any], Any]:
     """The forgiving converter for one field, chosen by its type."""
     kinds = get_args(model.model_fields[name].annotation) or (model.model_fields[name].annotation,)
     if bool in kinds:
-        return _to_bool
+        return to_bool
     if int in kinds:
-        return _to_int
+        return to_int
     if str in kinds:
-        return _to_nonempty_str if name in getattr(model, "_blank_is_none", ()) else _to_str
+        return to_nonempty_str if name in getattr(model, "_blank_is_none", ()) else to_str
     return lambda _value: None  # lists and objects: their default
 
 
@@ -499,7 +452,7 @@ def _validate_list(parse_one: Callable[[Any], M], data: Any, what: str) -> list[
 
 
 def _is_album(data: dict[str, Any]) -> bool:
-    flag = _to_bool(data.get("is_album"))
+    flag = to_bool(data.get("is_album"))
     if flag is not None:
         return flag
     # Older bodies without is_album: albums have covers and counts, images a MIME type.
@@ -603,25 +556,15 @@ def parse_memegen(data: Any) -> list[MemeTemplate]:
     return _validate_list(one, data, "meme templates")
 
 
-def parse_credits(data: Any, now: _dt.datetime | None = None) -> Credits:
+def parse_credits(data: Any) -> Credits:
     if not isinstance(data, dict):
         raise BadResponse(f"credits: expected an object, got {type(data).__name__}")
-    reset = _to_int(data.get("UserReset"))
-    user_reset: _dt.datetime | None = None
-    if reset is not None:
-        try:
-            if reset >= 10**9:
-                user_reset = _dt.datetime.fromtimestamp(reset, _dt.UTC)
-            elif now is not None:
-                user_reset = now + _dt.timedelta(seconds=max(reset, 0))
-        except (OverflowError, ValueError, OSError):
-            user_reset = None
     return Credits(
-        user_limit=_to_int(data.get("UserLimit")),
-        user_remaining=_to_int(data.get("UserRemaining")),
-        user_reset=user_reset,
-        client_limit=_to_int(data.get("ClientLimit")),
-        client_remaining=_to_int(data.get("ClientRemaining")),
+        user_limit=to_int(data.get("UserLimit")),
+        user_remaining=to_int(data.get("UserRemaining")),
+        user_reset_value=to_int(data.get("UserReset")),
+        client_limit=to_int(data.get("ClientLimit")),
+        client_remaining=to_int(data.get("ClientRemaining")),
     )
 
 

@@ -17,19 +17,21 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Literal
+from typing import Any, Generic, Literal, TypeVar
 from urllib.parse import quote, urlencode
 
 from pydantic import SecretStr
 from pydantic_core import from_json
 
+from bot.imgur import models
 from bot.imgur.errors import (
     ApiError,
     AuthError,
     BadResponse,
+    EdgeBlocked,
     ImgurError,
     NotFound,
     OverCapacity,
@@ -38,44 +40,46 @@ from bot.imgur.errors import (
     ServerError,
     UploadRejected,
 )
+from bot.imgur.lenient import to_int
 from bot.imgur.ratelimit import RateLimits
+from bot.imgur.vocab import (
+    CALL_COST,
+    GALLERY_SORTS,
+    MAX_BODY,
+    MEME_SORTS,
+    SEARCH_SIZES,
+    SEARCH_SORTS,
+    SEARCH_TYPES,
+    SECTIONS,
+    SUBREDDIT_SORTS,
+    TAG_SORTS,
+    UPLOAD_COST,
+    WINDOWS,
+    GallerySort,
+    Kind,
+    MemeSort,
+    SearchSize,
+    SearchSort,
+    SearchType,
+    Section,
+    SubredditSort,
+    TagSort,
+    Window,
+)
 
-Kind = Literal[
-    "frontpage",
-    "search",
-    "tag",
-    "tags",
-    "subreddit",
-    "item",
-    "account",
-    "memegen",
-    "credits",
-    "upload",
-    "write",
-    "oauth",
-]
 Method = Literal["GET", "POST", "PUT", "DELETE"]
 Auth = Literal["client", "bearer"]
 FormValue = str | SecretStr
-
-CALL_COST = 1
-UPLOAD_COST = 10
-
-# Allowed path values (imgur-api.md §5.1).
-SECTIONS = ("hot", "top", "user")
-GALLERY_SORTS = ("viral", "top", "time", "rising")
-WINDOWS = ("day", "week", "month", "year", "all")
-SEARCH_SORTS = ("time", "viral", "top")
-TAG_SORTS = ("viral", "top", "time")
-SUBREDDIT_SORTS = ("time", "top")
-MEME_SORTS = ("viral", "time", "top")
-SEARCH_TYPES = ("jpg", "png", "gif", "anigif", "album")
-SEARCH_SIZES = ("small", "med", "big", "lrg", "huge")
+T = TypeVar("T")
 
 _ID = re.compile(r"[A-Za-z0-9]{1,64}")
 _TAG = re.compile(r"[\w\- ]{1,100}")
 _SUBREDDIT = re.compile(r"[A-Za-z0-9_]{1,50}")
 _USERNAME = re.compile(r"[A-Za-z0-9_\-]{1,63}")
+
+
+def _as_is(data: Any) -> Any:
+    return data
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,8 +92,9 @@ class FilePart:
 
 
 @dataclass(frozen=True, slots=True)
-class Request:
-    """One call to Imgur, fully described, hashable, free of I/O.
+class Request(Generic[T]):
+    """One call to Imgur, fully described, hashable, free of I/O: the one declaration of an
+    endpoint. ``parse`` turns the deciphered ``data`` into the endpoint's model.
 
     ``form`` holds form fields (secrets as ``SecretStr`` so a repr never shows them);
     ``file`` describes the upload part; ``cache_key`` is None for anything but a GET.
@@ -103,6 +108,7 @@ class Request:
     file: FilePart | None = None
     cost: int = CALL_COST
     auth: Auth = "client"
+    parse: Callable[[Any], T] = field(default=_as_is, repr=False, compare=False)
     cache_key: str | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
@@ -115,6 +121,11 @@ class Request:
     @property
     def idempotent(self) -> bool:
         return self.method == "GET"
+
+    @property
+    def max_body(self) -> int:
+        """The largest answer this kind of request may bring (read while streaming)."""
+        return MAX_BODY[self.kind]
 
     def form_fields(self) -> list[tuple[str, str]]:
         """The form fields with secrets revealed, for the transport only."""
@@ -163,8 +174,26 @@ def _text_fields(**fields: str | None) -> tuple[tuple[str, str], ...]:
     return tuple((k, v) for k, v in fields.items() if v is not None)
 
 
-def _listing(path: str, kind: Kind, params: Iterable[tuple[str, str]] = ()) -> Request:
-    return Request("GET", path, kind, params=tuple(params))
+def _mature(mature: bool) -> tuple[tuple[str, str], ...]:
+    """Un-authenticated listings hide NSFW posts unless asked (§8.6): ask only for
+    age-restricted channels."""
+    return (("mature", "true"),) if mature else ()
+
+
+def _get(
+    path: str,
+    kind: Kind,
+    parse: Callable[[Any], T],
+    params: Iterable[tuple[str, str]] = (),
+    auth: Auth = "client",
+) -> Request[T]:
+    return Request("GET", path, kind, params=tuple(params), auth=auth, parse=parse)
+
+
+def _write(
+    method: Method, path: str, form: tuple[tuple[str, FormValue], ...] = ()
+) -> Request[bool]:
+    return Request(method, path, "write", form=form, parse=models.parse_ok)
 
 
 # --------------------------------------------------------------------------------------
@@ -172,29 +201,29 @@ def _listing(path: str, kind: Kind, params: Iterable[tuple[str, str]] = ()) -> R
 
 
 def gallery(
-    section: str = "hot",
-    sort: str = "viral",
-    window: str = "day",
+    section: Section = "hot",
+    sort: GallerySort = "viral",
+    window: Window = "day",
     page: int = 0,
+    *,
     show_viral: bool = True,
     mature: bool = False,
     album_previews: bool = False,
-) -> Request:
+) -> Request[list[models.GalleryItem]]:
     _choice("section", section, SECTIONS)
     _choice("sort", sort, GALLERY_SORTS)
     if sort == "rising" and section != "user":
         raise ValueError("sort 'rising' is only valid with section 'user'")
     _choice("window", window, WINDOWS)
-    params = [("showViral", _flag(show_viral))]
-    if mature:
-        params.append(("mature", "true"))
+    params = [("showViral", _flag(show_viral)), *_mature(mature)]
     if album_previews:
         params.append(("album_previews", "true"))
     # Always the long form. Imgur ignores the window unless sort is top, so it is pinned to
     # "day" otherwise: hot/viral/day and hot/viral/week are one cache entry and one credit.
     if sort != "top":
         window = "day"
-    return _listing(f"/3/gallery/{section}/{sort}/{window}/{_page(page)}", "frontpage", params)
+    path = f"/3/gallery/{section}/{sort}/{window}/{_page(page)}"
+    return _get(path, "frontpage", models.parse_gallery, params)
 
 
 def gallery_search(
@@ -204,12 +233,13 @@ def gallery_search(
     q_any: str | None = None,
     q_exactly: str | None = None,
     q_not: str | None = None,
-    q_type: str | None = None,
-    q_size_px: str | None = None,
-    sort: str = "time",
-    window: str = "all",
+    q_type: SearchType | None = None,
+    q_size_px: SearchSize | None = None,
+    sort: SearchSort = "time",
+    window: Window = "all",
     page: int = 0,
-) -> Request:
+    mature: bool = False,
+) -> Request[list[models.GalleryItem]]:
     _choice("sort", sort, SEARCH_SORTS)
     _choice("window", window, WINDOWS)
     if q_type is not None:
@@ -233,64 +263,76 @@ def gallery_search(
     if not query and not advanced:
         raise ValueError("a search needs q or at least one of the advanced q_* fields")
     params = sorted(advanced.items()) if advanced else [("q", query or "")]
-    return _listing(f"/3/gallery/search/{sort}/{window}/{_page(page)}", "search", params)
+    path = f"/3/gallery/search/{sort}/{window}/{_page(page)}"
+    return _get(path, "search", models.parse_gallery, [*params, *_mature(mature)])
 
 
-def gallery_item(item_id: str) -> Request:
-    return _listing(f"/3/gallery/{_id('id', item_id)}", "item")
+def gallery_item(item_id: str) -> Request[models.GalleryItem]:
+    return _get(f"/3/gallery/{_id('id', item_id)}", "item", models.parse_item)
 
 
-def gallery_image(image_id: str) -> Request:
-    return _listing(f"/3/gallery/image/{_id('id', image_id)}", "item")
+def gallery_image(image_id: str) -> Request[models.GalleryImage]:
+    return _get(f"/3/gallery/image/{_id('id', image_id)}", "item", models.parse_gallery_image)
 
 
-def gallery_album(album_id: str) -> Request:
-    return _listing(f"/3/gallery/album/{_id('id', album_id)}", "item")
+def gallery_album(album_id: str) -> Request[models.GalleryAlbum]:
+    return _get(f"/3/gallery/album/{_id('id', album_id)}", "item", models.parse_gallery_album)
 
 
-def gallery_tag(tag: str, sort: str = "viral", window: str = "week", page: int = 0) -> Request:
+def gallery_tag(
+    tag: str, sort: TagSort = "viral", window: Window = "week", page: int = 0, *, mature=False
+) -> Request[models.TagGallery]:
     _choice("sort", sort, TAG_SORTS)
     _choice("window", window, WINDOWS)
-    return _listing(f"/3/gallery/t/{_tag(tag)}/{sort}/{window}/{_page(page)}", "tag")
+    path = f"/3/gallery/t/{_tag(tag)}/{sort}/{window}/{_page(page)}"
+    return _get(path, "tag", models.parse_tag_gallery, _mature(mature))
 
 
-def tag_info(tag: str) -> Request:
-    return _listing(f"/3/gallery/tag_info/{_tag(tag)}", "tag")
+def tag_info(tag: str) -> Request[models.Tag]:
+    return _get(f"/3/gallery/tag_info/{_tag(tag)}", "tag", models.parse_tag_info)
 
 
-def tags() -> Request:
-    return _listing("/3/tags", "tags")
+def tags() -> Request[models.TagCatalog]:
+    return _get("/3/tags", "tags", models.parse_tags)
 
 
 def subreddit_gallery(
-    subreddit: str, sort: str = "time", window: str = "week", page: int = 0
-) -> Request:
+    subreddit: str,
+    sort: SubredditSort = "time",
+    window: Window = "week",
+    page: int = 0,
+    *,
+    mature: bool = False,
+) -> Request[list[models.GalleryItem]]:
     name = _segment("subreddit", subreddit, _SUBREDDIT, "a subreddit name (letters, digits, _)")
     _choice("sort", sort, SUBREDDIT_SORTS)
     _choice("window", window, WINDOWS)
-    return _listing(f"/3/gallery/r/{name}/{sort}/{window}/{_page(page)}", "subreddit")
+    path = f"/3/gallery/r/{name}/{sort}/{window}/{_page(page)}"
+    return _get(path, "subreddit", models.parse_gallery, _mature(mature))
 
 
-def memes_subgallery(sort: str = "viral", window: str = "week", page: int = 0) -> Request:
+def memes_subgallery(
+    sort: MemeSort = "viral", window: Window = "week", page: int = 0
+) -> Request[list[models.GalleryItem]]:
     _choice("sort", sort, MEME_SORTS)
     _choice("window", window, WINDOWS)
-    return _listing(f"/3/g/memes/{sort}/{window}/{_page(page)}", "frontpage")
+    return _get(f"/3/g/memes/{sort}/{window}/{_page(page)}", "frontpage", models.parse_gallery)
 
 
-def memegen_defaults() -> Request:
-    return _listing("/3/memegen/defaults", "memegen")
+def memegen_defaults() -> Request[list[models.MemeTemplate]]:
+    return _get("/3/memegen/defaults", "memegen", models.parse_memegen)
 
 
 # --------------------------------------------------------------------------------------
 # Images and albums
 
 
-def image(image_id: str) -> Request:
-    return _listing(f"/3/image/{_id('id', image_id)}", "item")
+def image(image_id: str) -> Request[models.Image]:
+    return _get(f"/3/image/{_id('id', image_id)}", "item", models.parse_image)
 
 
-def album(album_id: str) -> Request:
-    return _listing(f"/3/album/{_id('id', album_id)}", "item")
+def album(album_id: str) -> Request[models.Album]:
+    return _get(f"/3/album/{_id('id', album_id)}", "item", models.parse_album)
 
 
 def upload(
@@ -304,7 +346,7 @@ def upload(
     name: str | None = None,
     album: str | None = None,
     disable_audio: bool = False,
-) -> Request:
+) -> Request[models.UploadResult]:
     """An upload to ``/3/image`` (not ``/3/upload``, which flattens APNG; §5.2, §8.18).
 
     With ``url`` Imgur fetches the file itself; otherwise the transport sends the bytes as
@@ -329,21 +371,28 @@ def upload(
     fields += _text_fields(title=title, description=description, name=name, album=album)
     if disable_audio:
         fields.append(("disable_audio", "1"))
-    return Request("POST", "/3/image", "upload", form=tuple(fields), file=part, cost=UPLOAD_COST)
+    return Request(
+        "POST",
+        "/3/image",
+        "upload",
+        form=tuple(fields),
+        file=part,
+        cost=UPLOAD_COST,
+        parse=models.parse_upload,
+    )
 
 
 def update_image(
     id_or_deletehash: str, title: str | None = None, description: str | None = None
-) -> Request:
+) -> Request[bool]:
     if title is None and description is None:
         raise ValueError("update_image needs a title or a description")
     target = _id("id_or_deletehash", id_or_deletehash)
-    fields = _text_fields(title=title, description=description)
-    return Request("POST", f"/3/image/{target}", "write", form=fields)
+    return _write("POST", f"/3/image/{target}", _text_fields(title=title, description=description))
 
 
-def delete_image(deletehash: str) -> Request:
-    return Request("DELETE", f"/3/image/{_id('deletehash', deletehash)}", "write")
+def delete_image(deletehash: str) -> Request[bool]:
+    return _write("DELETE", f"/3/image/{_id('deletehash', deletehash)}")
 
 
 def _deletehash_fields(deletehashes: Iterable[str]) -> tuple[tuple[str, str], ...]:
@@ -356,21 +405,21 @@ def create_album(
     deletehashes: Iterable[str] = (),
     title: str | None = None,
     description: str | None = None,
-) -> Request:
+) -> Request[models.AlbumCreated]:
     """An anonymous album, filled with anonymous images named by their deletehashes."""
     fields = _deletehash_fields(deletehashes) + _text_fields(title=title, description=description)
-    return Request("POST", "/3/album", "write", form=fields)
+    return Request("POST", "/3/album", "write", form=fields, parse=models.parse_album_created)
 
 
-def album_add(deletehash: str, deletehashes: Iterable[str]) -> Request:
+def album_add(deletehash: str, deletehashes: Iterable[str]) -> Request[bool]:
     fields = _deletehash_fields(deletehashes)
     if not fields:
         raise ValueError("album_add needs at least one image deletehash")
-    return Request("POST", f"/3/album/{_id('deletehash', deletehash)}/add", "write", form=fields)
+    return _write("POST", f"/3/album/{_id('deletehash', deletehash)}/add", fields)
 
 
-def delete_album(deletehash: str) -> Request:
-    return Request("DELETE", f"/3/album/{_id('deletehash', deletehash)}", "write")
+def delete_album(deletehash: str) -> Request[bool]:
+    return _write("DELETE", f"/3/album/{_id('deletehash', deletehash)}")
 
 
 # --------------------------------------------------------------------------------------
@@ -381,24 +430,31 @@ def _username(username: str) -> str:
     return _segment("username", username, _USERNAME, "an Imgur username (or 'me')")
 
 
-def account(username: str) -> Request:
-    auth: Auth = "bearer" if username == "me" else "client"
-    return Request("GET", f"/3/account/{_username(username)}", "account", auth=auth)
+def _account_auth(username: str) -> Auth:
+    return "bearer" if username == "me" else "client"
 
 
-def account_submissions(username: str, page: int = 0) -> Request:
-    auth: Auth = "bearer" if username == "me" else "client"
+def account(username: str) -> Request[models.Account]:
+    path = f"/3/account/{_username(username)}"
+    return _get(path, "account", models.parse_account, auth=_account_auth(username))
+
+
+def account_submissions(
+    username: str, page: int = 0, *, mature: bool = False
+) -> Request[list[models.GalleryItem]]:
     path = f"/3/account/{_username(username)}/submissions/{_page(page)}"
-    return Request("GET", path, "account", auth=auth)
+    return _get(
+        path, "account", models.parse_gallery, _mature(mature), auth=_account_auth(username)
+    )
 
 
-def credits() -> Request:
-    return _listing("/3/credits", "credits")
+def credits() -> Request[models.Credits]:
+    return _get("/3/credits", "credits", models.parse_credits)
 
 
 def refresh_token(
     refresh_token: str | SecretStr, client_id: str | SecretStr, client_secret: str | SecretStr
-) -> Request:
+) -> Request[models.Token]:
     """``POST /oauth2/token`` with ``grant_type=refresh_token``; free of credits (§2.2)."""
 
     def secret(value: str | SecretStr) -> SecretStr:
@@ -410,29 +466,11 @@ def refresh_token(
         ("client_secret", secret(client_secret)),
         ("grant_type", "refresh_token"),
     )
-    return Request("POST", "/oauth2/token", "oauth", form=fields, cost=0)
+    return Request("POST", "/oauth2/token", "oauth", form=fields, cost=0, parse=models.parse_token)
 
 
 # --------------------------------------------------------------------------------------
 # Reading responses
-
-
-_RATE_HEADERS = ("x-ratelimit-", "x-post-rate-limit-")
-
-
-def read_ratelimits(headers: Mapping[str, str], now: datetime) -> RateLimits:
-    """``RateLimits.from_headers`` that survives absurd values (a reset of 10**30 seconds)."""
-    try:
-        # One pass picks the rate-limit headers (the first of each name, as from_headers
-        # would), so its nine look-ups scan those few instead of every header.
-        picked: dict[str, str] = {}
-        for name, value in headers.items():
-            lowered = name.lower()
-            if lowered.startswith(_RATE_HEADERS) and lowered not in picked:
-                picked[lowered] = value
-        return RateLimits.from_headers(picked, now)
-    except (OverflowError, ValueError, OSError, TypeError, AttributeError):
-        return RateLimits()
 
 
 @dataclass(frozen=True, slots=True)
@@ -488,16 +526,6 @@ def _ok(status: int) -> bool:
     return 200 <= status < 300
 
 
-def _as_int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, str) and value.strip().lstrip("-").isdecimal() and len(value) < 20:
-        return int(value)
-    return None
-
-
 def _clip(text: str) -> str:
     text = " ".join(text.split())
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 1] + "…"
@@ -533,7 +561,7 @@ def _problem_from_error_value(
     """``data.error`` is a string, or an object ``{code, message, type, exception}`` (§4.2)."""
     req = request if isinstance(request, str) else None
     if isinstance(err, dict):
-        code = _as_int(err.get("code"))
+        code = to_int(err.get("code"))
         message = _message_of(err.get("message")) or (f"error code {code}" if code else "")
         kind = err.get("type") if isinstance(err.get("type"), str) else None
         return _Problem(http_status, message or "error", body_status, code, kind, req)
@@ -548,7 +576,7 @@ def _problem_in(doc: dict[str, Any], http_status: int) -> _Problem | None:
         details, code = [], None
         for item in errors:
             if isinstance(item, dict):
-                code = code if code is not None else _as_int(item.get("code"))
+                code = code if code is not None else to_int(item.get("code"))
                 details.append(_message_of(item.get("detail") or item.get("status") or ""))
             else:
                 details.append(_message_of(item))
@@ -558,7 +586,7 @@ def _problem_in(doc: dict[str, Any], http_status: int) -> _Problem | None:
     if "data" in doc:
         data = doc["data"]
         success = doc.get("success")
-        body_status = _as_int(doc.get("status"))
+        body_status = to_int(doc.get("status"))
         failed = (
             success is False
             or not _ok(http_status)
@@ -579,7 +607,7 @@ def _problem_in(doc: dict[str, Any], http_status: int) -> _Problem | None:
 
     if "detail" in doc or ("code" in doc and "id" in doc):
         # The flat 413 body of the newer layer: {"id", "code": 413, "detail", "status"}.
-        code = _as_int(doc.get("code"))
+        code = to_int(doc.get("code"))
         message = _message_of(doc.get("detail") or doc.get("status") or "") or "error"
         return _Problem(http_status, message, code=code)
     if isinstance(doc.get("message"), str) and len(doc) <= 2:
@@ -595,16 +623,19 @@ def _problem_in(doc: dict[str, Any], http_status: int) -> _Problem | None:
 _WAIT = re.compile(r"wait\s+(\d{1,6})\s+more\s+(second|minute|hour)", re.IGNORECASE)
 
 
-def _rate_limited(
-    message: str,
-    status: int,
-    request_path: str | None,
-    headers: Mapping[str, str],
-    request: Request | None,
-    now: datetime,
-) -> RateLimited:
+@dataclass(frozen=True, slots=True)
+class _Context:
+    """What classification needs beside the body: read once per response."""
+
+    headers: Mapping[str, str]
+    limits: RateLimits
+    request: Request[Any] | None
+    now: datetime
+
+
+def _rate_limited(message: str, status: int, path: str | None, ctx: _Context) -> RateLimited:
     """Work out which limit was hit, and when it lifts (§3.2, §3.4)."""
-    limits = read_ratelimits(headers, now)
+    limits = ctx.limits
     text = message.lower()
     scope: RateScope
     resets_at: datetime | None
@@ -614,7 +645,7 @@ def _rate_limited(
         if wait:
             unit = wait.group(2).lower()
             amount = int(wait.group(1))
-            resets_at = now + timedelta(**{f"{unit}s": amount})
+            resets_at = ctx.now + timedelta(**{f"{unit}s": amount})
         else:
             resets_at = limits.post_reset
     elif (limits.client_remaining is not None and limits.client_remaining <= 0) or any(
@@ -622,89 +653,102 @@ def _rate_limited(
     ):
         scope, resets_at = "client", limits.client_reset
     elif limits.user_remaining is not None and limits.user_remaining <= 0:
-        scope, resets_at = "user", limits.user_reset
+        scope, resets_at = "ip", limits.user_reset
     elif limits.post_remaining is not None and limits.post_remaining <= 0:
         scope, resets_at = "post", limits.post_reset
     else:
         # Imgur's most common 429 is the per-IP ("user") limit; an hour is its window.
-        scope, resets_at = "user", limits.user_reset
+        scope, resets_at = "ip", limits.user_reset
     return RateLimited(
-        _clip(message), scope=scope, resets_at=resets_at, status=status, request=request_path
+        _clip(message),
+        scope=scope,
+        resets_at=resets_at,
+        status=status,
+        request=path,
+        ratelimits=limits,
     )
 
 
-def _is_upload_problem(problem: _Problem, text: str, request: Request | None) -> bool:
+def _is_upload_problem(problem: _Problem, text: str, request: Request[Any] | None) -> bool:
     if problem.type == "Exception_UploadError" or problem.code in (1001, 1003):
         return True
     if problem.codes & {413, 415} or any(m in text for m in _UPLOAD_MARKERS):
         return True
-    return request is not None and request.kind == "upload" and 400 in problem.codes
+    # A bare 400 to an upload is about the file, unless the body says who was refused.
+    return (
+        request is not None
+        and request.kind == "upload"
+        and 400 in problem.codes
+        and 403 not in problem.codes
+    )
 
 
-def _classify(
-    problem: _Problem, headers: Mapping[str, str], request: Request | None, now: datetime
-) -> ImgurError:
+def _edge_block(headers: Mapping[str, str]) -> bool:
+    """Imgur's CDN refusing the caller's IP or region before the API saw the request
+    (``CDN-Error: yes``; the UK block of 2025 looks like this, §0.1)."""
+    return any(k.lower() == "cdn-error" and v.strip().lower() == "yes" for k, v in headers.items())
+
+
+def _classify(problem: _Problem, ctx: _Context) -> ImgurError:
     text = problem.message.lower()
     codes = problem.codes
+    request = ctx.request
     path = problem.request or (request.path if request else None)
     if _ok(problem.http_status) and problem.body_status is not None:
         status = problem.body_status if not _ok(problem.body_status) else problem.http_status
     else:
         status = problem.http_status
     message = _clip(problem.message)
+    known = {"status": status, "request": path, "ratelimits": ctx.limits}
 
     if "over capacity" in text or 1203 in codes:
-        return OverCapacity(message, status=status, request=path)
+        return OverCapacity(message, **known)
     if 429 in codes or any(m in text for m in _RATE_MARKERS):
-        return _rate_limited(problem.message, status, path, headers, request, now)
+        return _rate_limited(problem.message, status, path, ctx)
+    if _edge_block(ctx.headers):
+        return EdgeBlocked(message, **known)
     if 401 in codes or problem.type == "gateway" or any(m in text for m in _AUTH_MARKERS):
-        return AuthError(message, status=status, request=path)
+        return AuthError(message, **known)
+    if request is not None and request.kind == "oauth" and 400 in codes:
+        # An OAuth grant Imgur refuses ("Invalid Pin", an unknown refresh token) is a
+        # credentials problem, not a malformed call (§2.2).
+        return AuthError(message, **known)
     if _is_upload_problem(problem, text, request):
-        return UploadRejected(message, status=status, request=path)
+        return UploadRejected(message, **known)
     if 403 in codes:
-        return AuthError(message, status=status, request=path)
+        return AuthError(message, **known)
     if 404 in codes or any(m in text for m in _NOT_FOUND_MARKERS):
-        return NotFound(message, status=status, request=path)
+        return NotFound(message, **known)
     if any(500 <= c < 600 for c in codes):
-        return ServerError(message, status=status, request=path)
-    return ApiError(message, status=status, request=path)
+        return ServerError(message, **known)
+    return ApiError(message, **known)
 
 
-def _not_json(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    request: Request | None,
-    now: datetime,
-) -> ImgurError:
+def _not_json(status: int, body: bytes, ctx: _Context) -> ImgurError:
     """A body that is not JSON: empty, truncated, HTML, gateway text."""
-    path = request.path if request else None
+    path = ctx.request.path if ctx.request else None
+    known = {"status": status, "request": path, "ratelimits": ctx.limits}
     text = body[:4096].decode("utf-8", "replace").lower()
     if "over capacity" in text:
-        return OverCapacity("Imgur is over capacity", status=status, request=path)
+        return OverCapacity("Imgur is over capacity", **known)
     if status == 429:
-        return _rate_limited("Too Many Requests", status, path, headers, request, now)
+        return _rate_limited("Too Many Requests", status, path, ctx)
     if status == 404:
         # Since 2017 a missing image/album can come back as Imgur's HTML 404 page.
-        return NotFound("not found (Imgur answered with a web page)", status=404, request=path)
+        return NotFound("not found (Imgur answered with a web page)", **known)
     if status in (401, 403):
-        return AuthError(f"HTTP {status} without a JSON body", status=status, request=path)
+        return AuthError(f"HTTP {status} without a JSON body", **known)
     if 500 <= status < 600:
-        return ServerError(f"HTTP {status} without a JSON body", status=status, request=path)
+        return ServerError(f"HTTP {status} without a JSON body", **known)
     what = "an empty body" if not body.strip() else "a body that is not valid JSON"
-    return BadResponse(f"HTTP {status} with {what}", status=status, request=path)
+    return BadResponse(f"HTTP {status} with {what}", **known)
 
 
-def _decipher(
-    status: int,
-    headers: Mapping[str, str],
-    body: bytes,
-    request: Request | None,
-    now: datetime,
-) -> Any:
+def _decipher(status: int, body: bytes, ctx: _Context) -> Any:
     doc = _load_json(body)
     if doc is _NOT_JSON:
-        raise _not_json(status, headers, body, request, now)
+        raise _not_json(status, body, ctx)
+    request = ctx.request
     if isinstance(doc, dict):
         if (
             _ok(status)
@@ -717,32 +761,35 @@ def _decipher(
         if problem is None:
             # An envelope gives its data; a bare object (some recorded bodies) is the data.
             return doc["data"] if "data" in doc else doc
-        raise _classify(problem, headers, request, now)
+        raise _classify(problem, ctx)
     if _ok(status):
         raise BadResponse(
             f"expected a JSON object, got {type(doc).__name__}",
             status=status,
             request=request.path if request else None,
+            ratelimits=ctx.limits,
         )
-    raise _classify(_Problem(status, f"HTTP {status}"), headers, request, now)
+    raise _classify(_Problem(status, f"HTTP {status}"), ctx)
 
 
 def decipher_response(
     status: int,
     headers: Mapping[str, str],
     body: bytes,
-    request: Request | None = None,
+    request: Request[Any] | None = None,
     *,
     now: datetime | None = None,
-) -> Any:
-    """The ``data`` of a successful response, or raise the matching ``ImgurError``.
+) -> tuple[Any, RateLimits]:
+    """``(data, ratelimits)`` of a successful response, or raise the matching ``ImgurError``
+    (which carries the ``ratelimits`` too): the headers are read here, once.
 
-    For OAuth token calls the unwrapped token object is returned. ``now`` turns relative
-    reset headers into absolute times for ``RateLimited.resets_at``.
+    For OAuth token calls the unwrapped token object is the data. ``now`` turns relative
+    reset headers into absolute times.
     """
     moment = now or datetime.now(UTC)
+    limits = RateLimits.from_headers(headers, moment)
     try:
-        return _decipher(status, headers, body, request, moment)
+        return _decipher(status, body, _Context(headers, limits, request, moment)), limits
     except ImgurError:
         raise
     except Exception as exc:  # the contract: nothing but an ImgurError leaves this function
@@ -750,30 +797,5 @@ def decipher_response(
             f"could not read the response ({type(exc).__name__})",
             status=status if isinstance(status, int) else 0,
             request=request.path if request else None,
+            ratelimits=limits,
         ) from exc
-
-
-# --------------------------------------------------------------------------------------
-# Media sniffing for uploads
-
-_SIGNATURES: tuple[tuple[int, bytes, str], ...] = (
-    (0, b"\x89PNG\r\n\x1a\n", "image/png"),
-    (0, b"\xff\xd8\xff", "image/jpeg"),
-    (0, b"GIF87a", "image/gif"),
-    (0, b"GIF89a", "image/gif"),
-    (0, b"II*\x00", "image/tiff"),
-    (0, b"MM\x00*", "image/tiff"),
-    (0, b"\x1a\x45\xdf\xa3", "video/webm"),
-    (4, b"ftypqt", "video/quicktime"),
-    (4, b"ftyp", "video/mp4"),
-)
-
-
-def sniff_media(head: bytes) -> str | None:
-    """The MIME type the first bytes of a file announce, or None when unknown."""
-    if head[:4] == b"RIFF" and head[8:12] == b"WEBP":
-        return "image/webp"
-    for offset, magic, mime in _SIGNATURES:
-        if head[offset : offset + len(magic)] == magic:
-            return mime
-    return None

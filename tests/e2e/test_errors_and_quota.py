@@ -132,15 +132,15 @@ async def test_unexpected_errors_show_an_id_and_log_it(world, caplog):
     async def explode(*args, **kwargs):
         raise RuntimeError("kaboom at /home/bot/secret/path")
 
-    real = world.bot.imgur.for_caller
+    real = world.bot.imgur.acting_for
 
-    def broken_caller(*args, **kwargs):
-        caller = real(*args, **kwargs)
-        caller.frontpage = explode
-        return caller
+    def broken(*args, **kwargs):
+        imgur = real(*args, **kwargs)
+        imgur.get = explode
+        return imgur
 
-    world.bot.imgur.for_caller = broken_caller
-    with caplog.at_level(logging.ERROR, logger="bot.tree"):
+    world.bot.imgur.acting_for = broken
+    with caplog.at_level(logging.ERROR, logger="bot.discord.tree"):
         record = await world.run("imgur", "frontpage")
         text = await private_text(record)
     match = re.search(r"error id `([0-9a-f]{8})`", text)

@@ -18,6 +18,7 @@ from bot.clock import FakeClock
 from bot.config import CacheSettings, ImgurSettings, Secrets
 from bot.errors import QuotaExceeded
 from bot.imgur import models, sansio
+from bot.imgur.aiohttp_transport import AiohttpTransport, aiohttp_client
 from bot.imgur.client import Fetched, ImgurClient
 from bot.imgur.errors import (
     AuthError,
@@ -53,6 +54,19 @@ def fast_settings(**overrides: Any) -> ImgurSettings:
     return ImgurSettings(**(values | overrides))
 
 
+def make_client(
+    emu: Emulator,
+    settings: ImgurSettings,
+    cache: CacheSettings,
+    keys: Secrets,
+    *,
+    clock: FakeClock | None = None,
+    session: aiohttp.ClientSession | None = None,
+) -> ImgurClient:
+    extra = {"clock": clock} if clock is not None else {}
+    return aiohttp_client(session, settings, cache, keys, base_url=emu.base_url, **extra)
+
+
 def secrets(**overrides: Any) -> Secrets:
     values = {"imgur_client_id": CLIENT_ID, "imgur_client_secret": CLIENT_SECRET}
     return Secrets(**{k: SecretStr(v) for k, v in (values | overrides).items()})
@@ -71,9 +85,7 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 async def client(emu: Emulator, clock: FakeClock) -> AsyncIterator[ImgurClient]:
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url, clock=clock
-    ) as imgur:
+    async with make_client(emu, fast_settings(), CacheSettings(), secrets(), clock=clock) as imgur:
         yield imgur
 
 
@@ -111,41 +123,41 @@ def api_calls(emu: Emulator) -> int:
 
 
 async def test_every_read_endpoint_returns_its_models(client: ImgurClient, emu: Emulator) -> None:
-    page = await client.gallery()
+    page = await client.get(sansio.gallery())
     assert len(page) > 10 and {type(i) for i in page} == {models.GalleryImage, models.GalleryAlbum}
     for item in page:
         assert item.display_url and item.display_url.startswith(emu.base_url)
         assert item.page_url == f"{emu.base_url}/gallery/{item.id}"
-    top = await client.gallery("top", "top", "week", 0, show_viral=False)
+    top = await client.get(sansio.gallery("top", "top", "week", 0, show_viral=False))
     assert all(isinstance(i, models.GalleryImage | models.GalleryAlbum) for i in top)
 
-    assert await client.gallery_search("cats") is not None
-    advanced = await client.gallery_search(q_all="cat", q_type="album")
+    assert await client.get(sansio.gallery_search("cats")) is not None
+    advanced = await client.get(sansio.gallery_search(q_all="cat", q_type="album"))
     assert all(isinstance(i, models.GalleryAlbum) for i in advanced)
 
     album_item = next(i for i in page if isinstance(i, models.GalleryAlbum))
     image_item = next(i for i in page if isinstance(i, models.GalleryImage))
-    full_album = await client.gallery_album(album_item.id)
+    full_album = await client.get(sansio.gallery_album(album_item.id))
     assert full_album.images and full_album.image_count == len(full_album.images)
-    assert (await client.gallery_image(image_item.id)).id == image_item.id
-    assert isinstance(await client.gallery_item(album_item.id), models.GalleryAlbum)
-    assert (await client.image(image_item.id)).link
-    assert (await client.album(album_item.id)).display_url
+    assert (await client.get(sansio.gallery_image(image_item.id))).id == image_item.id
+    assert isinstance(await client.get(sansio.gallery_item(album_item.id)), models.GalleryAlbum)
+    assert (await client.get(sansio.image(image_item.id))).link
+    assert (await client.get(sansio.album(album_item.id))).display_url
 
-    catalog = await client.tags()
+    catalog = await client.get(sansio.tags())
     assert catalog.tags and catalog.featured
     tag = catalog.tags[0].name
-    assert (await client.tag_info(tag)).name == tag
-    assert (await client.gallery_tag(tag)).items
-    assert isinstance(await client.subreddit_gallery("aww"), list)
-    assert await client.memes_subgallery()
-    memes = await client.memegen_defaults()
+    assert (await client.get(sansio.tag_info(tag))).name == tag
+    assert (await client.get(sansio.gallery_tag(tag))).items
+    assert isinstance(await client.get(sansio.subreddit_gallery("aww")), list)
+    assert await client.get(sansio.memes_subgallery())
+    memes = await client.get(sansio.memegen_defaults())
     assert memes and memes[0].name and memes[0].image_url.startswith(emu.base_url)
 
     author = next(i.account_url for i in page if i.account_url)
-    assert (await client.account(author)).username == author
-    assert isinstance(await client.account_submissions(author), list)
-    credits = await client.credits()
+    assert (await client.get(sansio.account(author))).username == author
+    assert isinstance(await client.get(sansio.account_submissions(author)), list)
+    credits = await client.get(sansio.credits())
     assert credits.client_limit == 12_500 and credits.client_remaining is not None
 
     routes = emu.stats.by_route
@@ -174,22 +186,23 @@ async def test_upload_bytes_then_album_update_and_delete(
     client: ImgurClient, emu: Emulator
 ) -> None:
     gate = Gate()
-    up = await client.upload(PNG, title="label", name="label.png", gate=gate)
+    png = sansio.upload(filename="label.png", content_type="image/png", title="label")
+    up = await client.get(png, body=PNG, gate=gate)
     assert up.deletehash and up.type == "image/png" and up.title == "label"
     assert gate.settled == [10] and gate.entered[0].kind == "upload"
-    made = await client.create_album([up.deletehash], title="bot uploads")
+    made = await client.get(sansio.create_album([up.deletehash], title="bot uploads"))
     assert made.deletehash
-    second = await client.upload(PNG, album=made.deletehash)
-    assert await client.album_add(made.deletehash, [second.deletehash or ""])
-    assert await client.update_image(up.deletehash, title="renamed")
-    assert (await client.image(up.id)).title == "renamed"
-    assert await client.delete_image(second.deletehash or "")
-    assert await client.delete_album(made.deletehash)
+    second = await client.get(sansio.upload(album=made.deletehash), body=PNG)
+    assert await client.get(sansio.album_add(made.deletehash, [second.deletehash or ""]))
+    assert await client.get(sansio.update_image(up.deletehash, title="renamed"))
+    assert (await client.get(sansio.image(up.id))).title == "renamed"
+    assert await client.get(sansio.delete_image(second.deletehash or ""))
+    assert await client.get(sansio.delete_album(made.deletehash))
     with pytest.raises(NotFound):
-        await client.image(second.id)
+        await client.get(sansio.image(second.id))
 
 
-async def test_upload_streams_an_async_iterator_and_detects_video(client: ImgurClient) -> None:
+async def test_upload_streams_an_async_iterator(client: ImgurClient) -> None:
     chunks_sent: list[int] = []
 
     async def chunks() -> AsyncIterator[bytes]:
@@ -197,15 +210,16 @@ async def test_upload_streams_an_async_iterator_and_detects_video(client: ImgurC
             chunks_sent.append(start)
             yield MP4[start : start + 32]
 
-    up = await client.upload(chunks(), name="clip.mp4")
+    video = sansio.upload(video=True, filename="clip.mp4", content_type="video/mp4")
+    up = await client.get(video, body=chunks())
     assert up.type == "video/mp4" and up.is_video
     assert len(chunks_sent) == -(-len(MP4) // 32)
 
 
 async def test_upload_from_url(client: ImgurClient, emu: Emulator) -> None:
-    page = await client.gallery()
+    page = await client.get(sansio.gallery())
     still = next(i for i in page if isinstance(i, models.GalleryImage) and not i.is_animated)
-    up = await client.upload(still.link or "", title="copied")
+    up = await client.get(sansio.upload(url=still.link or "", title="copied"))
     assert up.deletehash and up.title == "copied"
 
 
@@ -219,7 +233,7 @@ async def test_transient_faults_are_retried_and_succeed(
 ) -> None:
     emu.faults.add(kind, path_prefix="/3/gallery", times=2)
     gate = Gate()
-    page = await client.gallery(gate=gate)
+    page = await client.get(sansio.gallery(), gate=gate)
     assert page
     assert api_calls(emu) == 3
     # Credits counted per attempt that got an answer; a dropped connection got none.
@@ -232,7 +246,7 @@ async def test_persistent_over_capacity_gives_up_after_max_retries(
     emu.faults.add("over_capacity_1203", path_prefix="/3/gallery")
     gate = Gate()
     with pytest.raises(OverCapacity):
-        await client.gallery(gate=gate)
+        await client.get(sansio.gallery(), gate=gate)
     assert api_calls(emu) == 4  # max_retries=3 → 4 attempts
     assert gate.settled == [4]
 
@@ -243,7 +257,7 @@ async def test_persistent_connection_reset_ends_as_server_error(
     emu.faults.add("connection_reset", path_prefix="/3/gallery")
     gate = Gate()
     with pytest.raises(ServerError) as caught:
-        await client.gallery(gate=gate)
+        await client.get(sansio.gallery(), gate=gate)
     assert caught.value.status == 0 and gate.settled == [0]
     # 4 attempts; aiohttp itself re-sends a GET once when a reused keep-alive connection
     # turns out dropped (RFC 9112 §9.3.1), so the emulator may see up to two per attempt.
@@ -255,9 +269,9 @@ async def test_retry_budget_bounds_total_time(emu: Emulator) -> None:
     settings = fast_settings(
         max_retries=10, backoff_base_s=0.2, backoff_max_s=0.2, retry_budget_s=0.3
     )
-    async with ImgurClient(None, settings, CacheSettings(), secrets(), base_url=emu.base_url) as c:
+    async with make_client(emu, settings, CacheSettings(), secrets()) as c:
         with pytest.raises(ServerError):
-            await c.gallery()
+            await c.get(sansio.gallery())
     assert api_calls(emu) < 11
 
 
@@ -267,9 +281,9 @@ async def test_max_retries_counts_the_first_attempt_too(
 ) -> None:
     emu.faults.add("error_500", path_prefix="/3/gallery")
     settings = fast_settings(max_retries=max_retries)
-    async with ImgurClient(None, settings, CacheSettings(), secrets(), base_url=emu.base_url) as c:
+    async with make_client(emu, settings, CacheSettings(), secrets()) as c:
         with pytest.raises(ServerError):
-            await c.gallery()
+            await c.get(sansio.gallery())
     assert api_calls(emu) == attempts
 
 
@@ -278,22 +292,22 @@ async def test_a_spent_retry_budget_stops_after_the_first_attempt(emu: Emulator)
     emu.faults.add("latency", path_prefix="/3/gallery", times=1, seconds=0.2)
     emu.faults.add("error_500", path_prefix="/3/gallery")
     settings = fast_settings(max_retries=5, retry_budget_s=0.1)
-    async with ImgurClient(None, settings, CacheSettings(), secrets(), base_url=emu.base_url) as c:
+    async with make_client(emu, settings, CacheSettings(), secrets()) as c:
         with pytest.raises(ServerError):
-            await c.gallery()
+            await c.get(sansio.gallery())
     assert api_calls(emu) == 1
 
 
 async def test_html_404_is_not_found_and_not_retried(client: ImgurClient, emu: Emulator) -> None:
     emu.faults.add("html_404", path_prefix="/3/image")
     with pytest.raises(NotFound):
-        await client.image("AbCdEf1")
+        await client.get(sansio.image("AbCdEf1"))
     assert api_calls(emu) == 1
 
 
 async def test_json_404_is_not_found(client: ImgurClient) -> None:
     with pytest.raises(NotFound, match="Unable to find an image"):
-        await client.image("Missing")
+        await client.get(sansio.image("Missing"))
 
 
 @pytest.mark.parametrize("kind", ["truncated_json", "invalid_json", "empty_body"])
@@ -303,7 +317,7 @@ async def test_unreadable_bodies_are_bad_responses(
     emu.faults.add(kind, path_prefix="/3/gallery", times=1)
     gate = Gate()
     with pytest.raises(BadResponse):
-        await client.gallery(gate=gate)
+        await client.get(sansio.gallery(), gate=gate)
     assert api_calls(emu) == 1 and gate.settled == [1]
 
 
@@ -311,7 +325,7 @@ async def test_missing_rate_headers_are_tolerated(client: ImgurClient, emu: Emul
     seen: list[RateLimits] = []
     client.add_listener(lambda limits, req, status: seen.append(limits))
     emu.faults.add("missing_rate_headers", path_prefix="/3/gallery", times=1)
-    assert await client.gallery()
+    assert await client.get(sansio.gallery())
     assert seen == [RateLimits()] and seen[0].empty
 
 
@@ -319,12 +333,10 @@ async def test_missing_rate_headers_are_tolerated(client: ImgurClient, emu: Emul
 async def test_user_reset_epoch_or_relative_gives_the_same_moment(emu: Emulator, kind: str) -> None:
     seen: list[RateLimits] = []
     # The emulator's clock is real time here, so the client's must be too.
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url
-    ) as real_time_client:
+    async with make_client(emu, fast_settings(), CacheSettings(), secrets()) as real_time_client:
         real_time_client.add_listener(lambda limits, req, status: seen.append(limits))
         emu.faults.add(kind, path_prefix="/3/gallery", times=1)
-        await real_time_client.gallery()
+        await real_time_client.get(sansio.gallery())
     [limits] = seen
     assert limits.user_reset is not None
     now = emu.config.clock.now()
@@ -342,9 +354,9 @@ async def test_listener_hears_every_response_including_errors(
     client.add_listener(listener)
     client.add_listener(lambda *_: 1 / 0)  # a broken listener changes nothing
     emu.faults.add("error_500", path_prefix="/3/gallery", times=1)
-    await client.gallery()
+    await client.get(sansio.gallery())
     with pytest.raises(NotFound):
-        await client.image("Missing")
+        await client.get(sansio.image("Missing"))
     assert heard == [
         ("/3/gallery/hot/viral/day/0", 500),
         ("/3/gallery/hot/viral/day/0", 200),
@@ -362,7 +374,7 @@ async def test_429_is_not_retried_and_passes_through_the_gate(
     emu.faults.add("rate_limited_429", path_prefix="/3/gallery", scope="client")
     gate = Gate()
     with pytest.raises(RateLimited) as caught:
-        await client.gallery(gate=gate)
+        await client.get(sansio.gallery(), gate=gate)
     assert api_calls(emu) == 1
     assert gate.settled == [0]
     assert gate.failures and isinstance(gate.failures[0], RateLimited)
@@ -373,12 +385,10 @@ async def test_429_is_not_retried_and_passes_through_the_gate(
 async def test_real_client_limit_in_both_429_shapes(emu: Emulator, shape: str) -> None:
     emu.config.rate_limit_429_shape = shape
     emu.config.client_daily_limit = 1
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url
-    ) as c:
-        await c.gallery()
+    async with make_client(emu, fast_settings(), CacheSettings(), secrets()) as c:
+        await c.get(sansio.gallery())
         with pytest.raises(RateLimited) as caught:
-            await c.gallery_search("cats")
+            await c.get(sansio.gallery_search("cats"))
     # The errors[] body says only "Too Many Requests": the headers tell the scope.
     assert caught.value.scope == "client"
     assert api_calls(emu) == 2
@@ -386,14 +396,12 @@ async def test_real_client_limit_in_both_429_shapes(emu: Emulator, shape: str) -
 
 async def test_real_user_limit_gives_user_scope_with_reset(emu: Emulator) -> None:
     emu.config.user_hourly_limit = 2
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(enabled=False), secrets(), base_url=emu.base_url
-    ) as c:
-        await c.gallery()
-        await c.gallery()
+    async with make_client(emu, fast_settings(), CacheSettings(enabled=False), secrets()) as c:
+        await c.get(sansio.gallery())
+        await c.get(sansio.gallery())
         with pytest.raises(RateLimited) as caught:
-            await c.gallery()
-    assert caught.value.scope == "user"
+            await c.get(sansio.gallery())
+    assert caught.value.scope == "ip"
     assert caught.value.resets_at is not None
 
 
@@ -401,32 +409,30 @@ async def test_upload_is_never_retried(client: ImgurClient, emu: Emulator) -> No
     emu.faults.add("error_500", path_prefix="/3/image", method="POST")
     gate = Gate()
     with pytest.raises(ServerError):
-        await client.upload(PNG, gate=gate)
+        await client.get(sansio.upload(), body=PNG, gate=gate)
     assert api_calls(emu) == 1 and gate.settled == [10]
     emu.faults.clear()
     emu.faults.add("connection_reset", path_prefix="/3/image", method="POST")
     with pytest.raises(ServerError):
-        await client.upload(PNG, gate=gate)
+        await client.get(sansio.upload(), body=PNG, gate=gate)
     assert api_calls(emu) == 2 and gate.settled == [10, 0]
 
 
 async def test_upload_throttle_is_an_upload_rate_limit(emu: Emulator) -> None:
     emu.config.upload_hourly_limit = 1
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url
-    ) as c:
-        await c.upload(PNG)
+    async with make_client(emu, fast_settings(), CacheSettings(), secrets()) as c:
+        await c.get(sansio.upload(), body=PNG)
         gate = Gate()
         with pytest.raises(RateLimited) as caught:
-            await c.upload(PNG, gate=gate)
+            await c.get(sansio.upload(), body=PNG, gate=gate)
     assert caught.value.scope == "upload" and caught.value.resets_at is not None
     assert gate.settled == [0]
 
 
 async def test_gate_settles_one_credit_per_successful_call(client: ImgurClient) -> None:
     gate = Gate()
-    await client.gallery(gate=gate)
-    await client.gallery_search("dogs", gate=gate)
+    await client.get(sansio.gallery(), gate=gate)
+    await client.get(sansio.gallery_search("dogs"), gate=gate)
     assert gate.settled == [1, 1] and [r.kind for r in gate.entered] == ["frontpage", "search"]
 
 
@@ -437,7 +443,7 @@ async def test_gate_settles_one_credit_per_successful_call(client: ImgurClient) 
 async def test_concurrent_identical_gets_make_one_call(client: ImgurClient, emu: Emulator) -> None:
     emu.faults.add("latency", path_prefix="/3/gallery", times=1, seconds=0.2)
     gate = Gate()
-    results = await asyncio.gather(*(client.gallery(gate=gate) for _ in range(25)))
+    results = await asyncio.gather(*(client.get(sansio.gallery(), gate=gate) for _ in range(25)))
     assert emu.stats.calls("gallery") == 1
     assert len(gate.entered) == 1 and gate.settled == [1]
     assert all([i.id for i in r] == [i.id for i in results[0]] for r in results)
@@ -446,7 +452,7 @@ async def test_concurrent_identical_gets_make_one_call(client: ImgurClient, emu:
 async def test_followers_get_the_leaders_exception(client: ImgurClient, emu: Emulator) -> None:
     emu.faults.add("latency", path_prefix="/3/image", times=1, seconds=0.1)
     outcomes = await asyncio.gather(
-        *(client.image("Missing") for _ in range(5)), return_exceptions=True
+        *(client.get(sansio.image("Missing")) for _ in range(5)), return_exceptions=True
     )
     assert all(isinstance(o, NotFound) for o in outcomes)
     assert emu.stats.calls("image.get") == 1
@@ -468,22 +474,22 @@ async def test_cache_hit_makes_no_call_until_the_ttl_passes(
 
 
 async def test_per_kind_ttls(client: ImgurClient, emu: Emulator, clock: FakeClock) -> None:
-    await client.memegen_defaults()
-    await client.tags()
+    await client.get(sansio.memegen_defaults())
+    await client.get(sansio.tags())
     clock.advance(86_399)
-    await client.memegen_defaults()
-    await client.tags()
+    await client.get(sansio.memegen_defaults())
+    await client.get(sansio.tags())
     assert emu.stats.calls("memegen.defaults") == 1 and emu.stats.calls("tags") == 1
     clock.advance(2)
-    await client.tags()
+    await client.get(sansio.tags())
     assert emu.stats.calls("tags") == 2
 
 
 async def test_failed_responses_are_not_cached(client: ImgurClient, emu: Emulator) -> None:
     emu.faults.add("truncated_json", path_prefix="/3/gallery", times=1)
     with pytest.raises(BadResponse):
-        await client.gallery()
-    assert await client.gallery()
+        await client.get(sansio.gallery())
+    assert await client.get(sansio.gallery())
     assert emu.stats.calls("gallery") == 2
 
 
@@ -494,11 +500,9 @@ async def test_use_cache_false_goes_to_imgur(client: ImgurClient, emu: Emulator)
 
 
 async def test_lru_bound_evicts_the_oldest(emu: Emulator) -> None:
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(max_entries=2), secrets(), base_url=emu.base_url
-    ) as c:
+    async with make_client(emu, fast_settings(), CacheSettings(max_entries=2), secrets()) as c:
         for q in ("a", "b", "c"):
-            await c.gallery_search(q)
+            await c.get(sansio.gallery_search(q))
         assert c.peek(sansio.gallery_search("a")) is None
         assert c.peek(sansio.gallery_search("c")) is not None
 
@@ -506,21 +510,21 @@ async def test_lru_bound_evicts_the_oldest(emu: Emulator) -> None:
 async def test_stale_entry_served_when_the_gate_refuses(
     client: ImgurClient, emu: Emulator, clock: FakeClock
 ) -> None:
-    await client.gallery()
+    await client.get(sansio.gallery())
     clock.advance(3600)
     refusing = Gate(refuse=True)
     stale = await client.fetch(sansio.gallery(), gate=refusing)
     assert stale.stale and stale.from_cache and stale.age_s(clock.now()) == 3600
     assert emu.stats.calls("gallery") == 1
     with pytest.raises(QuotaExceeded):
-        await client.gallery_search("never asked before", gate=refusing)
+        await client.get(sansio.gallery_search("never asked before"), gate=refusing)
 
 
 @pytest.mark.parametrize("kind", ["rate_limited_429", "over_capacity_403", "connection_reset"])
 async def test_stale_entry_served_when_imgur_fails(
     client: ImgurClient, emu: Emulator, clock: FakeClock, kind: str
 ) -> None:
-    items = await client.gallery()
+    items = await client.get(sansio.gallery())
     clock.advance(3600)
     emu.faults.add(kind, path_prefix="/3/gallery")
     gate = Gate()
@@ -532,10 +536,8 @@ async def test_stale_entry_served_when_imgur_fails(
 
 async def test_stale_entries_expire_after_keep_stale(emu: Emulator, clock: FakeClock) -> None:
     cache = CacheSettings(keep_stale_s=100)
-    async with ImgurClient(
-        None, fast_settings(), cache, secrets(), base_url=emu.base_url, clock=clock
-    ) as c:
-        await c.gallery()
+    async with make_client(emu, fast_settings(), cache, secrets(), clock=clock) as c:
+        await c.get(sansio.gallery())
         clock.advance(600 + 101)
         assert c.peek(sansio.gallery()) is None
         with pytest.raises(QuotaExceeded):
@@ -544,13 +546,11 @@ async def test_stale_entries_expire_after_keep_stale(emu: Emulator, clock: FakeC
 
 async def test_timeout_is_retried_then_served_stale(emu: Emulator, clock: FakeClock) -> None:
     settings = fast_settings(total_timeout_s=0.15, max_retries=1)
-    async with ImgurClient(
-        None, settings, CacheSettings(), secrets(), base_url=emu.base_url, clock=clock
-    ) as c:
+    async with make_client(emu, settings, CacheSettings(), secrets(), clock=clock) as c:
         with pytest.raises(ServerError, match="did not answer"):
             emu.faults.add("latency", path_prefix="/3/credits", times=2, seconds=0.5)
-            await c.credits()
-        await c.gallery()
+            await c.get(sansio.credits())
+        await c.get(sansio.gallery())
         clock.advance(700)
         emu.faults.add("latency", path_prefix="/3/gallery", times=2, seconds=0.5)
         fetched = await c.fetch(sansio.gallery())
@@ -572,67 +572,53 @@ async def test_parsed_models_are_memoised_per_cache_entry(client: ImgurClient) -
 
 async def test_bearer_refreshes_once_after_expiry(emu: Emulator) -> None:
     with_refresh = secrets(imgur_refresh_token=REFRESH)
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(enabled=False), with_refresh, base_url=emu.base_url
-    ) as c:
-        me = await c.account("me")
+    async with make_client(emu, fast_settings(), CacheSettings(enabled=False), with_refresh) as c:
+        me = await c.get(sansio.account("me"))
         assert me.username == emu.config.oauth_username
         assert emu.stats.calls("oauth.token") == 1
         emu.expire_tokens()
         gate = Gate()
-        assert isinstance(await c.account_submissions("me", gate=gate), list)
+        assert isinstance(await c.get(sansio.account_submissions("me"), gate=gate), list)
         assert emu.stats.calls("oauth.token") == 2
         assert gate.settled == [2]  # the 403 and the retried call; the refresh is free
 
 
 async def test_bearer_refresh_happens_only_once_per_call(emu: Emulator) -> None:
     with_refresh = secrets(imgur_refresh_token=REFRESH)
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(enabled=False), with_refresh, base_url=emu.base_url
-    ) as c:
-        await c.account("me")
+    async with make_client(emu, fast_settings(), CacheSettings(enabled=False), with_refresh) as c:
+        await c.get(sansio.account("me"))
         emu.faults.add("token_invalid_403", path_prefix="/3/account")
         with pytest.raises(AuthError):
-            await c.account("me")
+            await c.get(sansio.account("me"))
     assert emu.stats.calls("oauth.token") == 2
 
 
 async def test_without_a_refresh_token_me_is_refused(client: ImgurClient) -> None:
     with pytest.raises(AuthError):
-        await client.account("me")
+        await client.get(sansio.account("me"))
 
 
 async def test_commercial_mode_sends_rapidapi_headers(emu: Emulator) -> None:
     emu.config.rapidapi_key = "rapid-key-1234"
     settings = fast_settings(commercial=True)
-    async with ImgurClient(
-        None,
-        settings,
-        CacheSettings(),
-        secrets(rapidapi_key="rapid-key-1234"),
-        base_url=emu.base_url,
+    async with make_client(
+        emu, settings, CacheSettings(), secrets(rapidapi_key="rapid-key-1234")
     ) as c:
-        assert await c.gallery()
-    async with ImgurClient(
-        None,
-        settings,
-        CacheSettings(),
-        secrets(rapidapi_key="wrong-key-9999"),
-        base_url=emu.base_url,
+        assert await c.get(sansio.gallery())
+    async with make_client(
+        emu, settings, CacheSettings(), secrets(rapidapi_key="wrong-key-9999")
     ) as c:
         with pytest.raises(AuthError):
-            await c.gallery()
+            await c.get(sansio.gallery())
 
 
 async def test_secrets_never_show(emu: Emulator, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.DEBUG)
     all_secrets = secrets(imgur_refresh_token=REFRESH)
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(), all_secrets, base_url=emu.base_url
-    ) as c:
+    async with make_client(emu, fast_settings(), CacheSettings(), all_secrets) as c:
         emu.faults.add("token_invalid_403", path_prefix="/3/account")
         with pytest.raises(AuthError) as caught:
-            await c.account("me")
+            await c.get(sansio.account("me"))
         text = " ".join([repr(c), str(caught.value), repr(caught.value), caplog.text])
         text += repr(sansio.refresh_token(REFRESH, CLIENT_ID, CLIENT_SECRET))
     for secret in (CLIENT_ID, CLIENT_SECRET, REFRESH):
@@ -641,24 +627,23 @@ async def test_secrets_never_show(emu: Emulator, caplog: pytest.LogCaptureFixtur
 
 async def test_a_given_session_is_not_closed(emu: Emulator) -> None:
     async with aiohttp.ClientSession() as session:
-        c = ImgurClient(session, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url)
-        assert await c.gallery()
+        c = make_client(emu, fast_settings(), CacheSettings(), secrets(), session=session)
+        assert await c.get(sansio.gallery())
         await c.close()
         assert not session.closed
-    own = ImgurClient(None, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url)
-    await own.gallery()
-    session = own._session
+    transport = AiohttpTransport(None, fast_settings())
+    own = ImgurClient(transport, fast_settings(), CacheSettings(), secrets(), base_url=emu.base_url)
+    await own.get(sansio.gallery())
+    session = transport._session
     await own.close()
     assert session is not None and session.closed
 
 
 async def test_missing_client_id_is_an_auth_error_without_a_call(emu: Emulator) -> None:
-    async with ImgurClient(
-        None, fast_settings(), CacheSettings(), Secrets(), base_url=emu.base_url
-    ) as c:
+    async with make_client(emu, fast_settings(), CacheSettings(), Secrets()) as c:
         gate = Gate()
         with pytest.raises(AuthError):
-            await c.gallery(gate=gate)
+            await c.get(sansio.gallery(), gate=gate)
     assert api_calls(emu) == 0 and gate.settled == [0]
 
 

@@ -2,7 +2,7 @@
 against the Imgur emulator, with one fake clock for the ledger, the client and the emulator.
 
 The budget is scaled down (2,000 credits a day) so the day runs in seconds. The emulator's
-per-IP hourly limit is set below the hourly demand, so the ledger's ``imgur_user`` breaker
+per-IP hourly limit is set below the hourly demand, so the ledger's ``ip`` breaker
 has to step in too. What must hold: Imgur never answers 429, the client credits Imgur reports
 never fall below the safety reserve, every guild gets at least its floor, the ledger and
 Imgur agree on the credits spent, and a guild that spams is refused until the day's end.
@@ -22,7 +22,7 @@ from bot.clock import FakeClock
 from bot.config import CacheSettings, ImgurSettings, LedgerSettings, Secrets, StoreSettings
 from bot.errors import QuotaExceeded
 from bot.imgur import sansio
-from bot.imgur.client import ImgurClient
+from bot.imgur.aiohttp_transport import aiohttp_client
 from bot.ledger import Ledger
 from bot.store import Store
 from fakes.imgur.app import Emulator, EmulatorConfig
@@ -82,7 +82,7 @@ async def test_a_day_at_three_times_the_budget(tmp_path):
         for guild, credits in GENEROUS.items():
             await ledger.set_allowance(guild, credits)
         async with Emulator(emulator_config) as emu:
-            client = ImgurClient(
+            client = aiohttp_client(
                 None,
                 ImgurSettings(max_retries=0),
                 CacheSettings(enabled=False),
@@ -129,7 +129,7 @@ async def test_a_day_at_three_times_the_budget(tmp_path):
     assert sum(refusals.values()) > 2 * CLIENT_LIMIT
     assert usage.used_total >= usage.guild_pool - GUILDS
     # The breaker for Imgur's per-IP limit stepped in before Imgur did.
-    assert refusals["imgur_user"] > 0
+    assert refusals["ip"] > 0
     # The scheduler used its own reserve, and no more.
     assert usage.scheduler_used == served[None] == usage.scheduler_pool == 100
     assert refusals["scheduler"] > 0

@@ -7,9 +7,9 @@ from datetime import UTC, datetime
 import pytest
 from discord import app_commands
 
+from bot.discord.tree import describe_error
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
-from bot.tree import describe_error
 
 RESET = datetime(2026, 11, 27, 0, 0, tzinfo=UTC)
 STAMP = f"<t:{int(RESET.timestamp())}:R>"
@@ -19,9 +19,9 @@ STAMP = f"<t:{int(RESET.timestamp())}:R>"
     ("error", "expected"),
     [
         (QuotaExceeded("guild", RESET), f"allowance for today. Try again {STAMP}."),
-        (QuotaExceeded("user", RESET), f"You're going a bit fast. Try again {STAMP}."),
+        (QuotaExceeded("member", RESET), f"You're going a bit fast. Try again {STAMP}."),
         (QuotaExceeded("client", None), "budget. Try again later."),
-        (imgur.RateLimited("x", scope="user", resets_at=RESET), f"Try again {STAMP}."),
+        (imgur.RateLimited("x", scope="ip", resets_at=RESET), f"Try again {STAMP}."),
         (imgur.NotFound("Unable to find an image", status=404), "Imgur has nothing there"),
         (imgur.OverCapacity("over capacity", status=403), "over capacity"),
         (imgur.ServerError("boom", status=500), "isn't answering"),

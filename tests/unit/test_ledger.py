@@ -257,7 +257,7 @@ async def test_a_user_burst_is_refused_until_credits_leave_the_minute(open_ledge
         clock.advance(1)
     with pytest.raises(QuotaExceeded) as refused:
         await charge_ok(ledger, user=5)
-    assert refused.value.scope == "user"
+    assert refused.value.scope == "member"
     assert refused.value.resets_at == first + timedelta(seconds=60)
     await charge_ok(ledger, user=6)  # another user is not affected
     clock.set(refused.value.resets_at)
@@ -364,7 +364,7 @@ async def test_user_credits_at_the_reserve_open_the_imgur_user_breaker(open_ledg
     with pytest.raises(QuotaExceeded) as refused:
         await charge_ok(ledger)
     assert (refused.value.scope, refused.value.resets_at) == (
-        "imgur_user",
+        "ip",
         START + timedelta(seconds=600),
     )
 
@@ -423,7 +423,7 @@ async def test_breakers_survive_a_restart(open_ledger, clock):
     ledger.observe(headers(clock, user_remaining=0, user_reset=600), None, 429)
     await ledger.flush()
     again = await open_ledger()
-    assert again.health().breakers_open == ("imgur_user",)
+    assert again.health().breakers_open == ("ip",)
 
 
 # -- days -----------------------------------------------------------------------------------------
@@ -517,7 +517,7 @@ async def test_requests_in_flight_count_against_what_imgur_last_reported(open_le
         await charge_ok(ledger, user=9)
     # Refused for now only: the answers in flight will bring fresh figures.
     assert (refused.value.scope, refused.value.resets_at) == (
-        "imgur_user",
+        "ip",
         START + timedelta(seconds=5),
     )
     for block, charge in zip(blocks, charges, strict=True):
@@ -534,7 +534,7 @@ async def test_an_older_answer_arriving_late_does_not_raise_the_figures(open_led
     await charge_ok(ledger)
     with pytest.raises(QuotaExceeded) as refused:
         await charge_ok(ledger, cost=10, kind="upload")
-    assert refused.value.scope == "imgur_user"
+    assert refused.value.scope == "ip"
 
 
 async def test_a_closed_store_refuses_charges_without_keeping_a_reservation(tmp_path, clock):

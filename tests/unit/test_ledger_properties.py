@@ -1,4 +1,4 @@
-"""Stateful properties of the ledger's arithmetic (``bot.quota.QuotaBook``).
+"""Stateful properties of the ledger's arithmetic (``bot.ledger.book.QuotaBook``).
 
 Any interleaving of charges, settles, refunds, newcomers, passing time and day resets must
 keep the book within its budget, never negative, in agreement with a plain model of the open
@@ -21,7 +21,7 @@ from hypothesis.stateful import (
 
 from bot.config import LedgerSettings
 from bot.errors import QuotaExceeded
-from bot.quota import DAY, QuotaBook
+from bot.ledger.book import DAY, QuotaBook
 
 START = 1_773_144_000.0  # 2026-03-10 12:00 UTC
 REGULARS = [1, 2, 3]  # guilds active before the test day starts
@@ -106,7 +106,7 @@ class LedgerMachine(RuleBasedStateMachine):
     @rule(guild=st.sampled_from([*REGULARS, *NEWCOMERS]), credits=st.integers(0, 500))
     def owner_sets_an_allowance(self, guild, credits):
         # An owner's change may break the day's guarantees when it raises a guild's own floor
-        # (see bot.quota); every other change must keep them.
+        # (see bot.ledger.book); every other change must keep them.
         if min(self.book.shape.floor, credits) > self.book.floor(guild):
             return
         self.book.set_override(guild, credits)

@@ -1,7 +1,7 @@
 import pytest
 
 from bot.errors import BadInput
-from bot.links import ImgurRef, parse_imgur_link
+from bot.imgur.links import ImgurRef, parse_imgur_link
 
 
 @pytest.mark.parametrize(

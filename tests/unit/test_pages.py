@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import discord
 
-from bot.embeds import ItemPages, item_page, safe_items
+from bot.discord.embeds import ItemPages, item_page, safe_items
+from bot.discord.paginator import Paginator
 from bot.imgur import models
-from bot.views import Paginator
 
 
 def image(i: int, **fields) -> models.GalleryImage:

@@ -1,7 +1,7 @@
 """The per-guild quota ledger: every Imgur call is charged here first.
 
 One Imgur Client-ID serves every guild, so the ledger splits the app's daily credits between
-guilds (``bot.quota`` holds the arithmetic), follows Imgur's rate-limit headers, opens a
+guilds (``bot.ledger.book`` holds the arithmetic), follows Imgur's rate-limit headers, opens a
 breaker before any of Imgur's limits is reached, and keeps an audit row for every charge.
 
 Reserve, then settle::
@@ -29,13 +29,13 @@ import asyncio
 import heapq
 import json
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import partial
 from types import TracebackType
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database, Migrations
 
@@ -43,15 +43,17 @@ from bot.clock import Clock, SystemClock
 from bot.config import LedgerSettings
 from bot.imgur.errors import ImgurError, RateLimited
 from bot.imgur.ratelimit import RateLimits
-from bot.quota import DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
+from bot.ledger.book import DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
 from bot.store import Store
+
+if TYPE_CHECKING:
+    from bot.imgur.sansio import Request
 
 log = logging.getLogger(__name__)
 
-__all__ = ["MIGRATIONS", "Charge", "GuildStatus", "Health", "Ledger", "Usage"]
 
-# Imgur's scope names for a RateLimited, as the ledger's breaker scopes.
-_RATE_SCOPES = {"client": "client", "user": "imgur_user", "post": "post", "upload": "upload"}
+# Breaker scopes saved under older names, read under today's (Imgur's own scope names).
+_RENAMED_SCOPES = {"imgur_user": "ip"}
 _HIT_RETENTION_DAYS = 400  # limit hits are few and a year of them tells a story
 
 MIGRATIONS = Migrations("ledger")
@@ -100,14 +102,6 @@ def m001_ledger_tables(db: Database) -> None:
         not_null={"at", "day_start", "scope"},
     )
     db["ledger_limit_hits"].create_index(["at"])
-
-
-class Request(Protocol):
-    """What the gate needs from the Imgur client's request."""
-
-    cost: int
-    kind: str
-    method: str
 
 
 # -- the rows, written on the store's thread ------------------------------------------------
@@ -287,11 +281,11 @@ class Health:
 class Charge:
     """A granted reservation. ``settle(n)`` records what Imgur really counted."""
 
-    __slots__ = ("_closed", "_grant", "_ledger", "_written")
+    __slots__ = ("_closed", "_grant", "_record", "_written")
 
-    def __init__(self, ledger: Ledger, grant: Grant) -> None:
-        self._ledger = ledger
+    def __init__(self, grant: Grant, record: Callable[[Grant, int], asyncio.Future[None]]) -> None:
         self._grant = grant
+        self._record = record  # the ledger's bookkeeping for a settlement
         self._written: asyncio.Future[None] | None = None
         self._closed = False
 
@@ -308,7 +302,13 @@ class Charge:
         """Replace the reservation with ``actual_cost`` (0 refunds it). Once per charge."""
         if self._closed:
             raise RuntimeError("settle() after the charge block has ended")
-        self._written = self._ledger._settle(self._grant, actual_cost)
+        self._written = self._record(self._grant, actual_cost)
+
+    def close(self) -> asyncio.Future[None]:
+        """End the charge (no settling after this); the settlement's pending write."""
+        self._closed = True
+        assert self._written is not None, "a charge is settled before it closes"
+        return self._written
 
     def __repr__(self) -> str:
         g = self._grant
@@ -318,15 +318,19 @@ class Charge:
 class ChargeBlock(AbstractAsyncContextManager[Charge]):
     """``async with`` this to reserve before a call and settle after it."""
 
-    __slots__ = ("_args", "_charge", "_ledger")
+    __slots__ = ("_charge", "_finish", "_reserve")
 
-    def __init__(self, ledger: Ledger, args: dict[str, Any]) -> None:
-        self._ledger = ledger
-        self._args = args
+    def __init__(
+        self,
+        reserve: Callable[[], Awaitable[Charge]],
+        finish: Callable[[Charge, BaseException | None], Awaitable[None]],
+    ) -> None:
+        self._reserve = reserve
+        self._finish = finish
         self._charge: Charge | None = None
 
     async def __aenter__(self) -> Charge:
-        self._charge = await self._ledger._reserve(**self._args)
+        self._charge = await self._reserve()
         return self._charge
 
     async def __aexit__(
@@ -336,7 +340,7 @@ class ChargeBlock(AbstractAsyncContextManager[Charge]):
         tb: TracebackType | None,
     ) -> None:
         assert self._charge is not None
-        await self._ledger._finish(self._charge, exc)
+        await self._finish(self._charge, exc)
 
 
 # -- the ledger -----------------------------------------------------------------------------
@@ -375,7 +379,9 @@ class Ledger:
             day_end=state.get("day_end"),
         )
         book.roll_day(now)
-        book.breakers = {k: v for k, v in state.get("breakers", {}).items() if v > now}
+        book.breakers = {
+            _RENAMED_SCOPES.get(k, k): v for k, v in state.get("breakers", {}).items() if v > now
+        }
         totals = await store.run(
             partial(
                 _load_totals,
@@ -432,31 +438,17 @@ class Ledger:
         Raises ``QuotaExceeded`` on entry when the charge is refused.
         """
         post = (method or "GET").upper() == "POST"
-        return ChargeBlock(
-            self,
-            {
-                "guild_id": guild_id,
-                "user_id": user_id,
-                "cost": cost,
-                "kind": kind,
-                "command": command,
-                "post": post,
-            },
-        )
+        reserve = partial(self._reserve, guild_id, user_id, cost, kind, command, post)
+        return ChargeBlock(reserve, self._finish)
 
     def gate(
         self, guild_id: int | None, user_id: int | None, command: str | None = None
-    ) -> Callable[[Request], ChargeBlock]:
+    ) -> Callable[[Request[Any]], ChargeBlock]:
         """The Imgur client's hook: a callable turning a request into its charge block."""
 
-        def charge_request(request: Request) -> ChargeBlock:
+        def charge_request(request: Request[Any]) -> ChargeBlock:
             return self.charge(
-                guild_id,
-                user_id,
-                request.cost,
-                request.kind,
-                command,
-                method=getattr(request, "method", None),
+                guild_id, user_id, request.cost, request.kind, command, method=request.method
             )
 
         return charge_request
@@ -490,7 +482,7 @@ class Ledger:
         except BaseException:
             self.book.settle(grant, 0)  # no row was written: release the reservation
             raise
-        return Charge(self, grant)
+        return Charge(grant, self._settle)
 
     def _abandon(self, grant: Grant, written: asyncio.Future[None]) -> None:
         """A caller was cancelled while its reservation was being written: give it back."""
@@ -509,14 +501,13 @@ class Ledger:
         if not charge.settled:
             counted = exc is None or (isinstance(exc, ImgurError) and exc.counted)
             charge.settle(charge.reserved if counted else 0)
-        charge._closed = True
+        written = charge.close()
         if isinstance(exc, RateLimited):
             self._trip(exc)
-        assert charge._written is not None
         try:
-            await asyncio.shield(charge._written)
+            await asyncio.shield(written)
         except asyncio.CancelledError:
-            self._track(charge._written)
+            self._track(written)
             raise
         except Exception:
             # The row stays 'reserved' and the next start counts it in full: safe, so the
@@ -544,7 +535,7 @@ class Ledger:
     def _trip(self, exc: RateLimited) -> None:
         """Imgur said 429: stop sending in that scope until it lifts, and remember the hit."""
         now = self._now()
-        scope = _RATE_SCOPES.get(exc.scope, "client")
+        scope = exc.scope
         if exc.resets_at is not None:
             until = exc.resets_at.timestamp()
         else:

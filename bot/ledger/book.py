@@ -34,10 +34,7 @@ from datetime import UTC, datetime
 from bot.config import LedgerSettings
 from bot.errors import QuotaExceeded, QuotaScope
 from bot.imgur.ratelimit import RateLimits
-
-COST_GET = 1
-COST_UPLOAD = 10
-COST_CACHE_HIT = 0
+from bot.imgur.vocab import UPLOAD_COST
 
 MINUTE = 60.0
 HOUR = 3600.0
@@ -54,7 +51,7 @@ IN_FLIGHT_RETRY_S = 5.0
 
 # Scopes whose breaker stops every charge that would reach Imgur, and the extra ones that
 # apply only to POSTs and to uploads.
-_ALWAYS = ("client", "imgur_user")
+_ALWAYS = ("client", "ip")
 
 
 def to_datetime(ts: float | None) -> datetime | None:
@@ -108,7 +105,7 @@ class Shape:
 
 
 def is_upload(kind: str, cost: int) -> bool:
-    return kind == UPLOAD_KIND or cost >= COST_UPLOAD
+    return kind == UPLOAD_KIND or cost >= UPLOAD_COST
 
 
 class QuotaBook:
@@ -323,7 +320,7 @@ class QuotaBook:
         s = self.settings
         checks = [
             ("client", self.shape.safety, cost, self.inflight_credits),
-            ("imgur_user", s.user_reserve, cost, self.inflight_credits),
+            ("ip", s.user_reserve, cost, self.inflight_credits),
         ]
         if post:
             checks.append(("post", s.post_reserve, 1, self.inflight_posts))
@@ -381,7 +378,7 @@ class QuotaBook:
             if excess <= 0:
                 resets_at = g.at + MINUTE
                 break
-        yield Refusal("user", resets_at, "slow down: too many requests in a minute")
+        yield Refusal("member", resets_at, "slow down: too many requests in a minute")
 
     def _upload_refusals(self, guild_id: int | None, now: float) -> Iterator[Refusal]:
         s = self.settings
@@ -498,11 +495,9 @@ class QuotaBook:
                     changed.add("client")
         if limits.user_remaining is not None:
             until = _ts(limits.user_reset) or now + HOUR
-            self._report("imgur_user", limits.user_remaining, until)
-            if limits.user_remaining <= s.user_reserve and self.open_breaker(
-                "imgur_user", until, now
-            ):
-                changed.add("imgur_user")
+            self._report("ip", limits.user_remaining, until)
+            if limits.user_remaining <= s.user_reserve and self.open_breaker("ip", until, now):
+                changed.add("ip")
         if limits.post_remaining is not None:
             until = _ts(limits.post_reset) or now + HOUR
             self._report("post", limits.post_remaining, until)
@@ -575,9 +570,6 @@ class QuotaBook:
         else:
             self.overrides[guild_id] = credits
         self._invalidate()
-
-    def set_next_id(self, next_id: int) -> None:
-        self._next_id = max(self._next_id, next_id)
 
 
 def _ts(when: datetime | None) -> float | None:

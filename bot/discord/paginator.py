@@ -12,8 +12,8 @@ from collections.abc import Sequence
 
 import discord
 
-from bot.embeds import Page
-from bot.replies import NO_MENTIONS
+from bot.discord.embeds import Page
+from bot.discord.replies import NO_MENTIONS
 
 log = logging.getLogger(__name__)
 

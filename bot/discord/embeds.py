@@ -14,8 +14,8 @@ from typing import overload
 
 import discord
 
+from bot.discord.replies import clip
 from bot.imgur import models
-from bot.replies import clip
 
 TITLE_LIMIT = 256
 DESCRIPTION_LIMIT = 4096

@@ -3,6 +3,9 @@
 ``[imgur] use_emulator``: ``always`` runs the emulator in-process; ``auto`` does so only
 when no ``IMGUR_CLIENT_ID`` is set (so ``make run`` works on a fresh machine); ``never``
 refuses to start without credentials.
+
+This is the product's one entry point into ``fakes/``: it starts the emulator through
+``fakes.imgur.app.Emulator`` and nothing else.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ from pydantic import SecretStr
 
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.imgur.aiohttp_transport import aiohttp_client
 from bot.imgur.client import ImgurClient
 
 EMULATOR_CLIENT_ID = "imgurbot-emulator"
@@ -79,7 +83,7 @@ async def open_imgur(
         else:
             settings = config.imgur
             base_url = settings.rapidapi_base_url if settings.commercial else settings.api_base_url
-        client = ImgurClient(
+        client = aiohttp_client(
             session, settings, config.cache, secrets, base_url=base_url, clock=clock
         )
         stack.push_async_callback(client.close)

@@ -15,18 +15,18 @@ from datetime import UTC, datetime, timedelta
 import discord
 from discord import app_commands
 
+from bot.discord.replies import relative_time, reply_privately
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
-from bot.replies import relative_time, reply_privately
 
 log = logging.getLogger(__name__)
 
 QUOTA_WORDS = {
     "guild": "This server has used its Imgur allowance for today.",
-    "user": "You're going a bit fast.",
+    "member": "You're going a bit fast.",
     "upload": "This server has reached its upload limit for the hour.",
     "client": "The bot has used today's Imgur budget.",
-    "imgur_user": "Imgur has asked the bot to slow down.",
+    "ip": "Imgur has asked the bot to slow down.",
     "post": "Imgur has asked the bot to slow down.",
     "scheduler": "The scheduled posts' budget is spent for today.",
 }

@@ -1,0 +1,74 @@
+"""The only way cogs reach Imgur: every call is made on behalf of someone and charged.
+
+``ImgurAccess.acting_for(guild_id, user_id, command)`` returns a ``ChargedImgur``: the Imgur
+client as one guild member (or the scheduler, ``guild_id=None``) sees it. Its verbs take a
+request built by ``bot.imgur.sansio`` (the one declaration of every endpoint) and hand the
+client a gate bound to that member: the ledger reserves before anything is sent and settles
+with what Imgur counted. A cache hit or a request joining an identical one in flight costs
+nothing and never touches the ledger. When the ledger refuses (or Imgur fails) and an older
+answer is cached, the client serves it: ``Answer.stale`` and ``Answer.age_s`` say so, and the
+cog shows its age instead of refusing.
+
+The browsing logic that needs more than one call (resolving a pasted link, a profile with its
+submissions, the random pool) is in ``bot.browse``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from bot.clock import Clock, SystemClock
+from bot.errors import BadInput
+from bot.imgur.client import Gate, ImgurClient
+from bot.imgur.sansio import Request
+from bot.ledger import Ledger
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True, slots=True)
+class Answer(Generic[T]):
+    """A parsed answer; ``age_s`` is how old it is, ``stale`` that it is past its TTL."""
+
+    value: T
+    stale: bool = False
+    age_s: float = 0.0
+
+
+def build(builder: Callable[..., Request[T]], *args: Any, **kwargs: Any) -> Request[T]:
+    """Builders raise ValueError for values Imgur would reject: that is the member's input."""
+    try:
+        return builder(*args, **kwargs)
+    except ValueError as exc:
+        raise BadInput(str(exc)) from None
+
+
+class ImgurAccess:
+    """Hands out charged views of the one Imgur client."""
+
+    def __init__(self, client: ImgurClient, ledger: Ledger, *, clock: Clock | None = None) -> None:
+        self._client = client
+        self._ledger = ledger
+        self._clock = clock or SystemClock()
+
+    def acting_for(self, guild_id: int | None, user_id: int | None, command: str) -> ChargedImgur:
+        return ChargedImgur(
+            self._client, self._ledger.gate(guild_id, user_id, command), self._clock
+        )
+
+
+class ChargedImgur:
+    """Imgur on behalf of one member in one guild, for one command: every call charged."""
+
+    def __init__(self, client: ImgurClient, gate: Gate, clock: Clock) -> None:
+        self._client = client
+        self._gate = gate
+        self._clock = clock
+
+    async def get(self, request: Request[T]) -> Answer[T]:
+        """The request's model, from the cache or from Imgur (charged)."""
+        fetched = await self._client.fetch(request, gate=self._gate)
+        age = fetched.age_s(self._clock.now())
+        return Answer(fetched.parse(request.parse), stale=fetched.stale, age_s=age)

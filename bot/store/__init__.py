@@ -1,0 +1,9 @@
+"""Where the bot keeps what must outlive a restart (the ledger, and every feature's tables).
+
+SQLite is the embedded default (``sqlite.py``: one writer thread, group commit, sqlite-utils
+migrations); nothing needs a server.
+"""
+
+from bot.store.sqlite import MAX_BATCH, Store, StoreClosed, open_database
+
+__all__ = ["MAX_BATCH", "Store", "StoreClosed", "open_database"]
