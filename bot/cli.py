@@ -34,7 +34,7 @@ MISSING_DISCORD = (
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="imgurbot",
-        description="A self-hosted Discord bot for Imgur: browse, search, memes and uploads.",
+        description="A self-hosted Discord bot for Imgur: browse and search Imgur from Discord.",
     )
     parser.add_argument(
         "--config",

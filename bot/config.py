@@ -129,6 +129,9 @@ class LoggingSettings(_Section):
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     format: Literal["text", "json"] = "text"
     file: Path | None = None
+    # The file is rotated at this size, keeping this many older files beside it.
+    file_max_mb: float = Field(10.0, gt=0)
+    file_backups: int = Field(5, ge=0, le=100)
 
     @field_validator("level", mode="before")
     @classmethod

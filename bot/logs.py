@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import logging.handlers
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -83,7 +84,15 @@ def setup_logging(settings: LoggingSettings, secrets: Secrets, *, stream=None) -
     handlers: list[logging.Handler] = [logging.StreamHandler(stream or sys.stderr)]
     if settings.file is not None:
         Path(settings.file).parent.mkdir(parents=True, exist_ok=True)
-        handlers.append(logging.FileHandler(settings.file, encoding="utf-8"))
+        handlers.append(
+            # Rotated by size so a long-running bot never fills its disk with logs.
+            logging.handlers.RotatingFileHandler(
+                settings.file,
+                maxBytes=int(settings.file_max_mb * 1024 * 1024),
+                backupCount=settings.file_backups,
+                encoding="utf-8",
+            )
+        )
     root = logging.getLogger()
     for old in list(root.handlers):
         if getattr(old, "_imgurbot", False):  # only ours: leave pytest's capture alone

@@ -18,7 +18,6 @@ from bot.discord.replies import clip
 from bot.imgur import models
 
 TITLE_LIMIT = 256
-DESCRIPTION_LIMIT = 4096
 FOOTER_LIMIT = 2048
 AUTHOR_LIMIT = 256
 EMBED_COLOUR = discord.Colour(0x1BB76E)  # Imgur green

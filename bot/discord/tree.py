@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import secrets
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -19,7 +20,22 @@ from bot.discord.replies import relative_time, reply_privately
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
 
+if TYPE_CHECKING:
+    from bot.app import ImgurBot
+
+    Interaction = discord.Interaction[ImgurBot]
+else:
+    Interaction = discord.Interaction
+
 log = logging.getLogger(__name__)
+
+# discord.py's private ``CommandTree._call(self, interaction)`` is overridden below; this is
+# the version its signature and behaviour were checked against (a test pins the signature).
+CHECKED_AGAINST_DISCORD_PY = "2.7.1"
+COMMANDS_UPDATING = (
+    "The bot's commands are being updated, and this one is not known any more. "
+    "Give it a minute, then try again (Discord may need a restart of your app to refresh)."
+)
 
 QUOTA_WORDS = {
     "guild": "This server has used its Imgur allowance for today.",
@@ -40,6 +56,15 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
     """Return (message for the member, whether this is unexpected and must be logged)."""
     if isinstance(error, app_commands.CommandInvokeError):
         error = error.original
+    if isinstance(error, app_commands.CommandNotFound):
+        # Discord still shows a command the bot no longer has: the command list on Discord
+        # and the bot's tree are out of sync until the next sync reaches every client.
+        log.warning(
+            "an interaction arrived for /%s, which this bot does not have: the commands on "
+            "Discord are out of date (they are synced at start; `imgurbot sync` does it now)",
+            " ".join([*error.parents, error.name]),
+        )
+        return COMMANDS_UPDATING, False
     if isinstance(error, app_commands.CommandOnCooldown):
         when = datetime.now(UTC) + timedelta(seconds=error.retry_after)
         return f"Slow down a little: you can use this again {relative_time(when)}.", False
@@ -80,30 +105,26 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
     return "", True
 
 
-class ImgurTree(app_commands.CommandTree):
+class ImgurTree(app_commands.CommandTree["ImgurBot"]):
     """Adds the shutdown gate and the single error handler."""
 
     accepting = True
 
-    async def interaction_check(self, interaction: discord.Interaction) -> bool:
+    async def interaction_check(self, interaction: Interaction) -> bool:
         if self.accepting:
             return True
         if interaction.type is discord.InteractionType.application_command:
             await reply_privately(interaction, "The bot is restarting. Try again in a minute.")
         return False
 
-    async def _call(self, interaction: discord.Interaction) -> None:
+    async def _call(self, interaction: Interaction) -> None:
         # Everything a command does, its error reply included, counts as in flight, so a
-        # shutdown waits for it (discord.py has no public after-command hook for this).
-        inflight = getattr(self.client, "inflight", None)
-        if inflight is None:
-            return await super()._call(interaction)
-        async with inflight.track():
+        # shutdown waits for it. discord.py has no public after-command hook for this, so
+        # its private ``_call`` is wrapped (checked against CHECKED_AGAINST_DISCORD_PY).
+        async with self.client.inflight.track():
             return await super()._call(interaction)
 
-    async def on_error(
-        self, interaction: discord.Interaction, error: app_commands.AppCommandError
-    ) -> None:
+    async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
         message, unexpected = describe_error(error)
         if unexpected:
             error_id = secrets.token_hex(4)
@@ -121,4 +142,12 @@ class ImgurTree(app_commands.CommandTree):
                 f"Something went wrong on my side (error id `{error_id}`). "
                 "The bot's owner can look it up in the logs."
             )
+        if interaction.type is discord.InteractionType.autocomplete:
+            # Autocomplete cannot carry a message: an empty list of suggestions says enough.
+            try:
+                if not interaction.response.is_done():
+                    await interaction.response.autocomplete([])
+            except discord.HTTPException as exc:
+                log.debug("could not answer an autocomplete after an error: %s", exc)
+            return
         await reply_privately(interaction, message)

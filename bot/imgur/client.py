@@ -228,9 +228,6 @@ class ImgurClient:
         """``fn(ratelimits, request, status)`` after every response, success or error."""
         self._listeners.append(fn)
 
-    def remove_listener(self, fn: Listener) -> None:
-        self._listeners.remove(fn)
-
     async def _notify(self, limits: RateLimits, req: Request[Any], status: int) -> None:
         for listener in list(self._listeners):
             try:
@@ -479,7 +476,3 @@ class ImgurClient:
             if token.refresh_token is not None:
                 self._refresh_token = token.refresh_token  # Imgur may rotate it
             return token.access_token
-
-    async def refresh(self) -> SecretStr:
-        """Exchange the configured refresh token for a new access token now."""
-        return await self._refresh_access_token(expired=self._access_token)

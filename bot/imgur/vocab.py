@@ -43,7 +43,6 @@ CachedKind = Literal[
 # ``credits`` is a GET that is never cached: the ledger wants today's figures.
 Kind = Literal[CachedKind, "credits", "upload", "write", "oauth"]
 CACHED_KINDS: tuple[CachedKind, ...] = get_args(CachedKind)
-KINDS: tuple[Kind, ...] = get_args(Kind)
 
 # The largest answer each kind may bring, read while streaming: a real listing of 60 posts is
 # about 100 KB and ``/3/tags`` about 170 KB, so these are far above anything genuine, and an

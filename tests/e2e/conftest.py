@@ -13,6 +13,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import discord
 import pytest
 
 from bot.app import EXTENSIONS, ImgurBot, open_bot
@@ -35,6 +36,11 @@ class World:
     nsfw: Channel
     alice: User
     bob: User
+
+    @property
+    def guild_object(self) -> discord.Object:
+        """The test guild as discord.py addresses it (``guild=`` arguments)."""
+        return discord.Object(id=int(self.guild.id))
 
     async def run(self, *path: str, user: User | None = None, channel=..., **options):
         """Run ``/imgur <path>`` and wait until its answer is final."""

@@ -48,3 +48,21 @@ def test_json_lines_are_one_object_per_line():
     entry = json.loads(line)
     assert entry["level"] == "INFO" and entry["logger"] == "test.json"
     assert entry["message"] == "client id [redacted] in use"
+
+
+def test_the_log_file_rotates_by_size_and_keeps_a_bounded_number(tmp_path):
+    log_file = tmp_path / "bot.log"
+    setup_logging(
+        LoggingSettings(level="INFO", file=log_file, file_max_mb=0.01, file_backups=2),
+        Secrets(),
+        stream=io.StringIO(),
+    )
+    log = logging.getLogger("test.rotation")
+    for n in range(400):
+        log.info("line %d %s", n, "x" * 100)
+    for handler in logging.getLogger().handlers:
+        handler.flush()
+    files = sorted(p.name for p in tmp_path.iterdir())
+    assert files == ["bot.log", "bot.log.1", "bot.log.2"]
+    assert all((tmp_path / f).stat().st_size <= 11 * 1024 for f in files)
+    assert "line 399" in log_file.read_text()
