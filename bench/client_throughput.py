@@ -228,7 +228,9 @@ def our_sender(client: ImgurClient) -> Callable[[Query], Awaitable[Any]]:
     async def send(q: Query) -> Any:
         if q.kind == "gallery":
             return await client.get(sansio.gallery(q.section, q.sort, q.window, q.page))
-        return await client.gallery_search(q.q, sort=q.sort, window=q.window, page=q.page)
+        return await client.get(
+            sansio.gallery_search(q.q, sort=q.sort, window=q.window, page=q.page)
+        )
 
     return send
 
