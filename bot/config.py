@@ -117,6 +117,14 @@ class LedgerSettings(_Section):
     upload_reserve: int = Field(5, ge=0)
     imgur_uploads_per_hour: int = Field(50, ge=1)
     audit_retention_days: int = Field(30, ge=1)
+    # A bare 429 (no header says a limit is spent) stops calls for this long, doubling with
+    # each one in a row up to the maximum; then one call probes whether Imgur is back.
+    slowdown_base_s: float = Field(30.0, gt=0)
+    slowdown_max_s: float = Field(900.0, gt=0)
+    # A call that got no answer, or an error answer, counts until Imgur's own count says it
+    # was not counted; only calls given up this long ago are settled that way (time enough
+    # for Imgur to have finished any call the bot stopped waiting for).
+    reconcile_after_s: float = Field(120.0, ge=0)
 
 
 class StoreSettings(_Section):

@@ -7,8 +7,9 @@ from typing import Literal
 
 # What a refusal is about: the guild's allowance, the member's burst window, the hourly upload
 # limits, the scheduler's reserve, or one of Imgur's limits (``bot.imgur.errors.RateScope``:
-# client, ip, post, upload) that the ledger keeps clear of.
-QuotaScope = Literal["guild", "member", "upload", "client", "ip", "post", "scheduler"]
+# client, ip, post, upload) that the ledger keeps clear of, or the pause after a 429 whose
+# headers did not say which limit was spent ("slowdown").
+QuotaScope = Literal["guild", "member", "upload", "client", "ip", "post", "scheduler", "slowdown"]
 
 
 class QuotaExceeded(Exception):

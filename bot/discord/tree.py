@@ -44,6 +44,7 @@ QUOTA_WORDS = {
     "client": "The bot has used today's Imgur budget.",
     "ip": "Imgur has asked the bot to slow down.",
     "post": "Imgur has asked the bot to slow down.",
+    "slowdown": "Imgur has asked the bot to slow down.",
     "scheduler": "The scheduled posts' budget is spent for today.",
 }
 

@@ -13,7 +13,7 @@ from yarl import URL
 
 from bot.config import CacheSettings, ImgurSettings, Secrets
 from bot.imgur.client import HttpRequest, HttpResponse, ImgurClient
-from bot.imgur.errors import ServerError
+from bot.imgur.errors import NoAnswer
 
 _CHUNK = 64 * 1024
 
@@ -54,14 +54,31 @@ class AiohttpTransport:
             ) as resp:
                 body = await _read_capped(resp, request.max_body)
                 return HttpResponse(resp.status, resp.headers, body or b"", body is None)
+        except aiohttp.ConnectionTimeoutError as exc:
+            raise NoAnswer(
+                f"could not connect to Imgur within {self._settings.connect_timeout_s:g} s",
+                may_have_reached=False,
+                request=_path(request),
+            ) from exc
         except TimeoutError as exc:
-            raise ServerError(
+            raise NoAnswer(
                 f"Imgur did not answer within {self._settings.total_timeout_s:g} s",
+                may_have_reached=True,
+                request=_path(request),
+            ) from exc
+        except aiohttp.ClientConnectorError as exc:
+            # Refused, unreachable, DNS: the connection was never made, so nothing was sent.
+            raise NoAnswer(
+                f"could not connect to Imgur ({type(exc).__name__})",
+                may_have_reached=False,
                 request=_path(request),
             ) from exc
         except aiohttp.ClientError as exc:
-            raise ServerError(
-                f"connection to Imgur failed ({type(exc).__name__})", request=_path(request)
+            # Dropped or reset after connecting: the request may have arrived.
+            raise NoAnswer(
+                f"connection to Imgur failed ({type(exc).__name__})",
+                may_have_reached=True,
+                request=_path(request),
             ) from exc
 
 

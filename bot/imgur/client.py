@@ -6,11 +6,12 @@ adapter in ``aiohttp_transport.py``, or a scripted one in the unit tests). What 
 
 1. a GET with a fresh cache entry is answered from the cache: no gate, no network;
 2. a GET identical to one already in flight waits for that one (coalescing; no gate);
-3. otherwise the caller's *gate* (the quota ledger's charge) is entered, the request is
-   sent (idempotent GETs retried on 5xx, over-capacity, timeouts and connection errors;
-   writes never), and the gate's meter is told the credits Imgur actually counted before
-   the gate's block is left; exceptions travel through the gate, so the ledger sees a
-   ``RateLimited``;
+3. otherwise the request is sent, each attempt through the caller's *gate* (the quota
+   ledger's charge: a retry can be refused like a first try), idempotent GETs retried on
+   5xx, over-capacity, timeouts and connection errors, writes never; the gate's meter is
+   told what Imgur may have counted for the attempt (certain for a success, uncertain for
+   an error answer or a timeout, nothing for a request that never left) before the gate's
+   block is left; exceptions travel through the gate, so the ledger sees a ``RateLimited``;
 4. if the gate refuses (``QuotaExceeded``) or the call finally fails with a rate limit, a
    server error, over-capacity or a timeout, a stale cache entry is returned instead,
    marked ``stale=True``;
@@ -50,6 +51,7 @@ from bot.imgur.errors import (
     AuthError,
     BadResponse,
     ImgurError,
+    NoAnswer,
     OverCapacity,
     RateLimited,
     ServerError,
@@ -97,8 +99,8 @@ class HttpResponse:
 
 
 class Transport(Protocol):
-    """Sends bytes. Raises ``ServerError`` when no answer came (timeout, refused or dropped
-    connection)."""
+    """Sends bytes. Raises ``NoAnswer`` when no answer came (timeout, refused or dropped
+    connection), saying whether the request may have reached Imgur."""
 
     async def send(self, request: HttpRequest) -> HttpResponse: ...
 
@@ -109,9 +111,16 @@ class Transport(Protocol):
 
 
 class Meter(Protocol):
-    """What a gate yields: told once how many credits Imgur really counted."""
+    """What a gate yields: told once what Imgur may have counted for the attempt.
 
-    def settle(self, actual_cost: int) -> Any: ...
+    ``certain``: Imgur answered with success, so it counted ``actual_cost`` (or nothing was
+    sent, and ``actual_cost`` is 0). Otherwise the credits count until Imgur's own figures
+    (``limits``, the rate-limit headers of this and later answers) say whether they were.
+    """
+
+    def settle(
+        self, actual_cost: int, *, certain: bool = True, limits: RateLimits | None = None
+    ) -> Any: ...
 
 
 Gate = Callable[[Request[Any]], AbstractAsyncContextManager[Meter]]
@@ -119,7 +128,9 @@ Listener = Callable[[RateLimits, Request[Any], int], Any]
 
 
 class _FreeMeter:
-    def settle(self, actual_cost: int) -> None:
+    def settle(
+        self, actual_cost: int, *, certain: bool = True, limits: RateLimits | None = None
+    ) -> None:
         return None
 
 
@@ -159,8 +170,8 @@ def _is_transient(exc: BaseException) -> bool:
     return isinstance(exc, ServerError | OverCapacity) and not isinstance(exc, RateLimited)
 
 
-async def _settle(meter: Meter, credits: int) -> None:
-    result = meter.settle(credits)
+async def _settle(meter: Meter, credits: int, **outcome: Any) -> None:
+    result = meter.settle(credits, **outcome)
     if inspect.isawaitable(result):
         await result
 
@@ -295,17 +306,7 @@ class ImgurClient:
         self, req: Request[Any], gate: Gate | None, key: str | None, body: Body | None
     ) -> Fetched:
         try:
-            async with (gate or free_gate)(req) as meter:
-                counted = 0
-
-                def count(credits: int) -> None:
-                    nonlocal counted
-                    counted += credits
-
-                try:
-                    data = await self._send(req, count, body)
-                finally:
-                    await _settle(meter, counted)
+            data = await self._send(req, gate or free_gate, body)
         except QuotaExceeded:
             stale = self._stale_for(key)
             if stale is None:
@@ -332,34 +333,32 @@ class ImgurClient:
     # ------------------------------------------------------------------------------
     # Sending: OAuth, retries, one attempt
 
-    async def _send(
-        self, req: Request[Any], count: Callable[[int], None], body: Body | None
-    ) -> Any:
+    async def _send(self, req: Request[Any], gate: Gate, body: Body | None) -> Any:
         bearer = await self._bearer_for(req)
         try:
-            return await self._send_with_retries(req, bearer, count, body)
+            return await self._send_with_retries(req, bearer, gate, body)
         except AuthError as exc:
             if bearer is None or exc.status not in (401, 403):
                 raise
             # The access token expired or was revoked: refresh once, try once more.
             bearer = await self._refresh_access_token(expired=bearer)
-            return await self._send_with_retries(req, bearer, count, body)
+            return await self._send_with_retries(req, bearer, gate, body)
 
     async def _send_with_retries(
         self,
         req: Request[Any],
         bearer: SecretStr | None,
-        count: Callable[[int], None],
+        gate: Gate,
         body: Body | None,
     ) -> Any:
         if not req.idempotent:
             # Uploads and other writes are never retried blindly: Imgur may have done it.
-            return await self._attempt(req, bearer, count, body)
+            return await self._attempt(req, bearer, gate, body)
         started = time.monotonic()
         try:
             # Nearly every call succeeds at once: that first attempt skips tenacity's
             # bookkeeping (tens of microseconds a call); only a failure pays for it.
-            return await self._attempt(req, bearer, count, body)
+            return await self._attempt(req, bearer, gate, body)
         except (ServerError, OverCapacity) as exc:
             if not _is_transient(exc):
                 raise
@@ -381,7 +380,7 @@ class ImgurClient:
                     # Attempt 1, already made above: tenacity decides whether to retry.
                     failure, first_failure = first_failure, None
                     raise failure
-                return await self._attempt(req, bearer, count, body)
+                return await self._attempt(req, bearer, gate, body)
         raise AssertionError("unreachable: tenacity re-raises the last error")  # pragma: no cover
 
     def _headers(self, req: Request[Any], bearer: SecretStr | None) -> dict[str, str]:
@@ -411,12 +410,10 @@ class ImgurClient:
         return headers
 
     async def _attempt(
-        self,
-        req: Request[Any],
-        bearer: SecretStr | None,
-        count: Callable[[int], None],
-        body: Body | None,
+        self, req: Request[Any], bearer: SecretStr | None, gate: Gate, body: Body | None
     ) -> Any:
+        """One request, through the gate: every attempt is charged on its own, so a retry can
+        be refused, and each is settled with what Imgur may have counted for it."""
         if self._closed:
             raise RuntimeError("ImgurClient is closed")
         http = HttpRequest(
@@ -429,28 +426,37 @@ class ImgurClient:
             body=body,
             max_body=req.max_body,
         )
-        response = await self._transport.send(http)
-        now = self._clock.now()
-        try:
-            if response.too_large:
-                raise BadResponse(
-                    f"Imgur's answer is larger than {req.max_body // 1024:,} KB: not read",
-                    status=response.status,
-                    request=req.path,
-                    ratelimits=RateLimits.from_headers(response.headers, now),
+        async with gate(req) as meter:
+            try:
+                response = await self._transport.send(http)
+            except NoAnswer as exc:
+                # Sent and unanswered: Imgur may have counted it, so it counts until Imgur's
+                # own figures say otherwise. Never sent: nothing to count.
+                reached = exc.may_have_reached
+                await _settle(meter, req.cost if reached else 0, certain=not reached)
+                raise
+            now = self._clock.now()
+            try:
+                if response.too_large:
+                    raise BadResponse(
+                        f"Imgur's answer is larger than {req.max_body // 1024:,} KB: not read",
+                        status=response.status,
+                        request=req.path,
+                        ratelimits=RateLimits.from_headers(response.headers, now),
+                    )
+                result, limits = sansio.decipher_response(
+                    response.status, response.headers, response.body, req, now=now
                 )
-            result, limits = sansio.decipher_response(
-                response.status, response.headers, response.body, req, now=now
-            )
-        except ImgurError as exc:
-            await self._notify(exc.ratelimits, req, response.status)
-            # A 429 is not counted by Imgur; any other answer was (it reached Imgur).
-            if not isinstance(exc, RateLimited):
-                count(req.cost)
-            raise
-        await self._notify(limits, req, response.status)
-        count(req.cost)
-        return result
+            except ImgurError as exc:
+                await self._notify(exc.ratelimits, req, response.status)
+                # Imgur answered with something other than success: whether it counted the
+                # call (a 404 yes, a 429 or a 500 perhaps not) is Imgur's to say, so the
+                # call counts, as uncertain, until its figures settle it.
+                await _settle(meter, req.cost, certain=False, limits=exc.ratelimits)
+                raise
+            await self._notify(limits, req, response.status)
+            await _settle(meter, req.cost, certain=True, limits=limits)
+            return result
 
     # ------------------------------------------------------------------------------
     # OAuth
@@ -471,7 +477,7 @@ class ImgurClient:
             if self._refresh_token is None or client_id is None or client_secret is None:
                 raise AuthError("OAuth needs a client id, a client secret and a refresh token")
             req = sansio.refresh_token(self._refresh_token, client_id, client_secret)
-            token = req.parse(await self._attempt(req, None, lambda _n: None, None))
+            token = req.parse(await self._attempt(req, None, free_gate, None))
             self._access_token = token.access_token
             if token.refresh_token is not None:
                 self._refresh_token = token.refresh_token  # Imgur may rotate it

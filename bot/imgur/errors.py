@@ -36,11 +36,6 @@ class ImgurError(Exception):
         self.request = request
         self.ratelimits = ratelimits or RateLimits()
 
-    @property
-    def counted(self) -> bool:
-        """Whether Imgur is likely to have charged a credit for the failed call."""
-        return self.status not in (0, 429)
-
 
 class NotFound(ImgurError):
     """The image, album, tag or account does not exist (JSON or HTML 404)."""
@@ -89,6 +84,18 @@ class UploadRejected(ImgurError):
 
 class ServerError(ImgurError):
     """5xx or an Imgur-side failure that may pass (also: timeouts, connection resets)."""
+
+
+class NoAnswer(ServerError):
+    """No answer came: a timeout, a refused or dropped connection.
+
+    ``may_have_reached`` says whether Imgur may have received (and counted) the request:
+    False only when the connection was never made, so nothing was sent.
+    """
+
+    def __init__(self, message: str, *, may_have_reached: bool, request: str | None = None):
+        super().__init__(message, status=0, request=request)
+        self.may_have_reached = may_have_reached
 
 
 class BadResponse(ImgurError):

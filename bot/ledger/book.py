@@ -41,6 +41,8 @@ HOUR = 3600.0
 DAY = 86400.0
 
 UPLOAD_KIND = "upload"
+# The kind of the rows that add what Imgur counted beyond the ledger's own charges.
+ADJUST = "imgur-count"
 
 # Imgur's undocumented upload throttle: about 50 uploads an hour (imgur-api.md §3.1). The
 # ledger keeps ``upload_reserve`` of them unused.
@@ -51,7 +53,12 @@ IN_FLIGHT_RETRY_S = 5.0
 
 # Scopes whose breaker stops every charge that would reach Imgur, and the extra ones that
 # apply only to POSTs and to uploads.
-_ALWAYS = ("client", "ip")
+_ALWAYS = ("client", "ip", "slowdown")
+# While the slowdown breaker backs off, one request at a time probes whether Imgur is back;
+# others are asked to wait this long.
+PROBE_WAIT_S = 5.0
+# States whose credits may not have been counted by Imgur: released by ``reconcile``.
+DOUBTFUL = frozenset({"uncertain", "orphaned", "adjustment"})
 
 
 def to_datetime(ts: float | None) -> datetime | None:
@@ -79,6 +86,13 @@ class Grant:
     day: float  # start of the ledger day it counts in
     settled: bool = False
     in_flight: bool = False  # granted, not yet settled: Imgur may not have counted it yet
+    # reserved | settled (Imgur counted it) | refunded (it never reached Imgur) | uncertain
+    # (it may have: counted until Imgur's figures say) | orphaned (in flight at a crash) |
+    # adjustment (Imgur counted more than the ledger knew) | reconciled (released)
+    state: str = "reserved"
+    decided_at: float | None = None  # when its outcome was settled
+    # Credits Imgur certainly counted today before this was reserved (see ``reconcile``).
+    certain_before: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,6 +160,16 @@ class QuotaBook:
         self._guaranteed: set[int] | None = None
         self._debt_total = 0
         self._next_id = 1
+        # Reconciling with Imgur's own count (see ``reconcile``): credits it certainly
+        # counted today, credits added because it counted more than we knew, the rows that
+        # may not have been counted (oldest decided first), and the highest count it showed.
+        self.certain_total = 0
+        self.adjusted = 0
+        self.doubtful: deque[Grant] = deque()
+        self.imgur_count = 0
+        # The slowdown breaker: how many bare 429s in a row, and the probe in flight.
+        self.slowdown_level = 0
+        self._probe: Grant | None = None
 
     # -- the budget's shape -----------------------------------------------------------------
 
@@ -249,6 +273,10 @@ class QuotaBook:
         self.used.clear()
         self.guild_total = 0
         self.scheduler_used = 0
+        self.certain_total = 0
+        self.adjusted = 0
+        self.doubtful.clear()
+        self.imgur_count = 0
         since = self.day_start - self.settings.active_days * DAY
         self.last_active = {g: at for g, at in self.last_active.items() if at >= since}
         self._forget_idle_windows(now)
@@ -309,6 +337,10 @@ class QuotaBook:
             until = self.breakers.get(scope)
             if until is not None and until > now:
                 yield Refusal(scope, until, f"Imgur's {scope} limit is nearly used up")  # type: ignore[arg-type]
+        if self.slowdown_level and self._probe is not None:
+            # Backing off after bare 429s: one request is already finding out whether Imgur
+            # is back; the rest wait for its answer.
+            yield Refusal("slowdown", now + PROBE_WAIT_S, "Imgur asked the bot to slow down")
 
     def _headroom_refusals(self, cost: int, now: float, *, post: bool) -> Iterator[Refusal]:
         """Keep what Imgur reported left, minus what is in flight, above each reserve.
@@ -430,8 +462,11 @@ class QuotaBook:
             post=post or upload,
             day=self.day_start,
             in_flight=cost > 0,
+            certain_before=self.certain_total,
         )
         self._next_id += 1
+        if self.slowdown_level and grant.in_flight:
+            self._probe = grant
         if grant.in_flight:
             self.inflight_credits += cost
             self.inflight_posts += grant.post
@@ -454,8 +489,15 @@ class QuotaBook:
             if grant.guild_id is not None:
                 self._guild_uploads.setdefault(grant.guild_id, deque()).append(grant)
 
-    def settle(self, grant: Grant, actual: int) -> int:
-        """Replace the reserved cost with what Imgur counted; returns the change in credits."""
+    def settle(
+        self, grant: Grant, actual: int, *, certain: bool = True, now: float | None = None
+    ) -> int:
+        """Replace the reserved cost with what Imgur counted; returns the change in credits.
+
+        ``certain``: Imgur surely counted ``actual`` (a success), or nothing reached it
+        (``actual`` 0). Otherwise ``actual`` counts as *uncertain* until ``reconcile``
+        finds that Imgur did not count it.
+        """
         if grant.settled:
             raise RuntimeError("this charge is already settled")
         if actual < 0:
@@ -463,17 +505,136 @@ class QuotaBook:
         delta = actual - grant.cost
         grant.cost = actual
         grant.settled = True
+        grant.decided_at = now if now is not None else grant.at
+        if actual == 0:
+            grant.state = "refunded"
+        else:
+            grant.state = "settled" if certain else "uncertain"
         if grant.in_flight:
             grant.in_flight = False
             self.inflight_credits -= grant.reserved
             self.inflight_posts -= grant.post
-        if delta and grant.day == self.day_start:
+        if grant is self._probe:
+            self._probe = None
+        if grant.day == self.day_start:
             # A charge reserved yesterday and settled today changes nothing today.
-            if grant.guild_id is None:
-                self.scheduler_used += delta
-            else:
-                self._add_use(grant.guild_id, delta)
+            if delta:
+                self._add_to_total(grant, delta)
+            if grant.state == "settled":
+                self.certain_total += actual
+            elif grant.state == "uncertain":
+                self.doubtful.append(grant)
         return delta
+
+    def _add_to_total(self, grant: Grant, delta: int) -> None:
+        if grant.kind == ADJUST:
+            self.adjusted += delta
+        elif grant.guild_id is None:
+            self.scheduler_used += delta
+        else:
+            self._add_use(grant.guild_id, delta)
+
+    # -- reconciling with Imgur's count -------------------------------------------------------
+
+    @property
+    def total(self) -> int:
+        """Every credit the ledger counts today: guilds, the scheduler, adjustments; the
+        reservations in flight included."""
+        return self.guild_total + self.scheduler_used + self.adjusted
+
+    def note_imgur_count(self, count: int) -> int:
+        """Imgur said it has counted ``count`` credits today. Returns the credits to add as an
+        adjustment so that the ledger's total is never below Imgur's (0 when it is not).
+
+        What it counted beyond our total can only be calls we never saw (another app or
+        process with the same Client-ID): every call of ours that may have reached Imgur
+        is counted, in flight or settled, until ``reconcile`` proves otherwise.
+        """
+        self.imgur_count = max(self.imgur_count, count)
+        return self.deficit()
+
+    def deficit(self) -> int:
+        return max(self.imgur_count - self.total, 0)
+
+    def add_adjustment(self, credits: int, now: float) -> Grant:
+        """Count ``credits`` Imgur counted that no charge of ours explains."""
+        grant = Grant(
+            id=self._next_id,
+            at=now,
+            guild_id=None,
+            user_id=None,
+            kind=ADJUST,
+            command=None,
+            reserved=credits,
+            cost=credits,
+            upload=False,
+            post=False,
+            day=self.day_start,
+            settled=True,
+            state="adjustment",
+            decided_at=now,
+        )
+        self._next_id += 1
+        self.adjusted += credits
+        self.doubtful.append(grant)
+        return grant
+
+    def reconcile(self, answered: Grant, count: int, *, grace_s: float) -> list[Grant]:
+        """Release doubtful credits that Imgur's own count shows it never counted.
+
+        ``answered`` is a call Imgur answered with success (so it counted it), reserved at
+        ``answered.at``; ``count`` is what Imgur said it had counted today in that answer.
+        Everything it certainly counted before ``answered`` was reserved is
+        ``answered.certain_before``, and the doubtful rows decided more than ``grace_s``
+        before it (time enough for Imgur to have finished any call we gave up on) are in
+        Imgur's figure if it counted them at all. So Imgur counted at most
+        ``count - certain_before - answered.cost`` of those rows, and the rest are released,
+        oldest first, whole rows only, never taking the total below the highest count
+        Imgur ever showed today. Returns the released grants (cost now 0).
+        """
+        if answered.day != self.day_start or answered.state != "settled":
+            return []
+        self.note_imgur_count(count)
+        ceiling = count - answered.certain_before - answered.cost
+        if ceiling < 0:
+            return []  # figures from another Imgur day, or a count we cannot explain
+        cutoff = answered.at - grace_s
+        eligible = [g for g in self.doubtful if (g.decided_at or g.at) < cutoff]
+        doubtful_credits = sum(g.cost for g in eligible)
+        releasable = min(doubtful_credits - ceiling, self.total - self.imgur_count)
+        released: list[Grant] = []
+        freed = 0
+        for grant in eligible:
+            if releasable <= 0 or freed + grant.cost > releasable:
+                break
+            freed += grant.cost
+            self._add_to_total(grant, -grant.cost)
+            grant.cost = 0
+            grant.state = "reconciled"
+            released.append(grant)
+        if released:
+            gone = {id(g) for g in released}
+            self.doubtful = deque(g for g in self.doubtful if id(g) not in gone)
+        return released
+
+    # -- bare 429s ----------------------------------------------------------------------------
+
+    def slow_down(self, now: float) -> float:
+        """Imgur answered 429 without saying a limit is spent: back off (doubling from
+        ``slowdown_base_s`` up to ``slowdown_max_s``), then let one request probe. Returns
+        when the breaker closes."""
+        s = self.settings
+        wait = min(s.slowdown_base_s * 2**self.slowdown_level, s.slowdown_max_s)
+        self.slowdown_level += 1
+        until = now + wait
+        self.open_breaker("slowdown", until, now)
+        return until
+
+    def imgur_answered(self) -> None:
+        """A success: Imgur is taking calls again, so the back-off starts over."""
+        if self.slowdown_level:
+            self.slowdown_level = 0
+            self.breakers.pop("slowdown", None)
 
     # -- Imgur's view -----------------------------------------------------------------------
 
@@ -535,8 +696,16 @@ class QuotaBook:
         overrides: dict[int, int],
         recent: Iterable[Grant],
         next_id: int,
+        adjusted: int = 0,
+        certain: int = 0,
+        doubtful: Iterable[Grant] = (),
+        imgur_count: int = 0,
     ) -> None:
         """Load totals and windows rebuilt from the committed audit rows."""
+        self.adjusted = adjusted
+        self.certain_total = certain
+        self.doubtful = deque(doubtful)
+        self.imgur_count = imgur_count
         self.last_active = dict(last_active)
         self.overrides = dict(overrides)
         self._guaranteed = None

@@ -41,9 +41,9 @@ from sqlite_utils import Database, Migrations
 
 from bot.clock import Clock, SystemClock
 from bot.config import LedgerSettings
-from bot.imgur.errors import ImgurError, RateLimited
+from bot.imgur.errors import ImgurError, NoAnswer, RateLimited
 from bot.imgur.ratelimit import RateLimits
-from bot.ledger.book import DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
+from bot.ledger.book import ADJUST, DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -72,7 +72,7 @@ def m001_ledger_tables(db: Database) -> None:
             "kind": str,
             "reserved": int,
             "cost": int,  # what counts: the reserved cost until settled
-            "state": str,  # reserved | settled | refunded | orphaned
+            "state": str,  # see bot.ledger.book.Grant.state
             "settled_at": float,
         },
         pk="id",
@@ -104,13 +104,23 @@ def m001_ledger_tables(db: Database) -> None:
     db["ledger_limit_hits"].create_index(["at"])
 
 
+@MIGRATIONS()
+def m002_reconciliation(db: Database) -> None:
+    """States ``uncertain``, ``adjustment`` and ``reconciled``, and a note saying why."""
+    db["ledger_charges"].add_column("note", str)
+    db.execute(
+        "CREATE INDEX ledger_charges_doubtful ON ledger_charges(at)"
+        " WHERE state IN ('uncertain', 'orphaned', 'adjustment')"
+    )
+
+
 # -- the rows, written on the store's thread ------------------------------------------------
 
 
-def _insert_charge(db: Database, grant: Grant) -> None:
+def _insert_charge(db: Database, grant: Grant, note: str | None = None) -> None:
     db.execute(
         "INSERT INTO ledger_charges (id, at, guild_id, user_id, command, kind, reserved, cost,"
-        " state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'reserved')",
+        " state, settled_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             grant.id,
             grant.at,
@@ -120,15 +130,24 @@ def _insert_charge(db: Database, grant: Grant) -> None:
             grant.kind,
             grant.reserved,
             grant.cost,
+            grant.state,
+            grant.decided_at if grant.settled else None,
+            note,
         ),
     )
 
 
-def _settle_charge(db: Database, charge_id: int, cost: int, at: float) -> None:
-    state = "settled" if cost else "refunded"
+def _settle_charge(db: Database, charge_id: int, cost: int, state: str, at: float) -> None:
     db.execute(
         "UPDATE ledger_charges SET cost = ?, state = ?, settled_at = ? WHERE id = ?",
         (cost, state, at, charge_id),
+    )
+
+
+def _release_charges(db: Database, ids: list[int], note: str) -> None:
+    db.executemany(
+        "UPDATE ledger_charges SET cost = 0, state = 'reconciled', note = ? WHERE id = ?",
+        [(note, i) for i in ids],
     )
 
 
@@ -164,13 +183,29 @@ def _load_totals(db: Database, *, day_start: float, since_active: float, now: fl
     used: dict[int, int] = {}
     scheduler_used = 0
     for row in db.query(
-        "SELECT guild_id, SUM(cost) AS credits FROM ledger_charges WHERE at >= ? GROUP BY guild_id",
-        [day_start],
+        "SELECT guild_id, SUM(cost) AS credits FROM ledger_charges WHERE at >= ? AND kind != ?"
+        " GROUP BY guild_id",
+        [day_start, ADJUST],
     ):
         if row["guild_id"] is None:
             scheduler_used = row["credits"]
         else:
             used[row["guild_id"]] = row["credits"]
+    totals = next(
+        db.query(
+            "SELECT COALESCE(SUM(CASE WHEN kind = ? THEN cost END), 0) AS adjusted,"
+            " COALESCE(SUM(CASE WHEN state = 'settled' THEN cost END), 0) AS certain"
+            " FROM ledger_charges WHERE at >= ?",
+            [ADJUST, day_start],
+        )
+    )
+    doubtful = list(
+        db.query(
+            "SELECT * FROM ledger_charges WHERE at >= ?"
+            " AND state IN ('uncertain', 'orphaned', 'adjustment') ORDER BY settled_at, id",
+            [day_start],
+        )
+    )
     last_active = {
         row["guild_id"]: row["last"]
         for row in db.query(
@@ -192,11 +227,21 @@ def _load_totals(db: Database, *, day_start: float, since_active: float, now: fl
     return {
         "used": used,
         "scheduler_used": scheduler_used,
+        "adjusted": totals["adjusted"],
+        "certain": totals["certain"],
+        "doubtful": doubtful,
         "last_active": last_active,
         "recent": recent,
         "hits": hits,
         "next_id": next_id,
     }
+
+
+def _todays(saved: Any, day_start: float) -> int:
+    """A figure saved with the day it belongs to, if that day is today."""
+    if isinstance(saved, dict) and saved.get("day_start") == day_start:
+        return int(saved.get("count") or 0)
+    return 0
 
 
 def _grant_from_row(row: dict[str, Any], day_start: float) -> Grant:
@@ -214,6 +259,8 @@ def _grant_from_row(row: dict[str, Any], day_start: float) -> Grant:
         post=is_upload(row["kind"], row["reserved"]),
         day=day_start if at >= day_start else at,
         settled=True,
+        state=row["state"],
+        decided_at=row["settled_at"],
     )
 
 
@@ -298,11 +345,18 @@ class Charge:
     cost = property(lambda self: self._grant.cost, doc="What counts now.")
     settled = property(lambda self: self._grant.settled)
 
-    def settle(self, actual_cost: int) -> None:
-        """Replace the reservation with ``actual_cost`` (0 refunds it). Once per charge."""
+    def settle(
+        self, actual_cost: int, *, certain: bool = True, limits: RateLimits | None = None
+    ) -> None:
+        """Replace the reservation with ``actual_cost`` (0 refunds it). Once per charge.
+
+        ``certain=False``: Imgur may or may not have counted it (an error answer, no answer):
+        it counts until Imgur's own figures settle it. ``limits``: the rate-limit headers of
+        the answer, with which the ledger reconciles its count with Imgur's.
+        """
         if self._closed:
             raise RuntimeError("settle() after the charge block has ended")
-        self._written = self._record(self._grant, actual_cost)
+        self._written = self._record(self._grant, actual_cost, certain=certain, limits=limits)
 
     def close(self) -> asyncio.Future[None]:
         """End the charge (no settling after this); the settlement's pending write."""
@@ -397,7 +451,12 @@ class Ledger:
             overrides=recovered["overrides"],
             recent=[_grant_from_row(r, book.day_start) for r in totals["recent"]],
             next_id=totals["next_id"],
+            adjusted=totals["adjusted"],
+            certain=totals["certain"],
+            doubtful=[_grant_from_row(r, book.day_start) for r in totals["doubtful"]],
+            imgur_count=_todays(state.get("imgur_count"), book.day_start),
         )
+        book.slowdown_level = int(state.get("slowdown_level", 0))
         ledger = cls(store, settings, clock, book)
         ledger.orphans_recovered = recovered["orphans"]
         ledger._client_hits = [(h["at"], h["day_start"]) for h in totals["hits"]]
@@ -491,16 +550,80 @@ class Ledger:
         elif not grant.settled:
             self._track(self._settle(grant, 0))
 
-    def _settle(self, grant: Grant, actual: int) -> asyncio.Future[None]:
-        self.book.settle(grant, actual)
-        return self.store.write_soon(
-            partial(_settle_charge, charge_id=grant.id, cost=actual, at=self._now())
+    def _settle(
+        self,
+        grant: Grant,
+        actual: int,
+        *,
+        certain: bool = True,
+        limits: RateLimits | None = None,
+    ) -> asyncio.Future[None]:
+        now = self._now()
+        book = self.book
+        book.settle(grant, actual, certain=certain, now=now)
+        written = self.store.write_soon(
+            partial(_settle_charge, charge_id=grant.id, cost=actual, state=grant.state, at=now)
         )
+        if grant.state == "settled":
+            book.imgur_answered()
+            count = self._imgur_count(limits)
+            if count is not None:
+                self._release(book.reconcile(grant, count, grace_s=self.settings.reconcile_after_s))
+        elif grant.state == "refunded":
+            self._keep_above_imgur(now)  # a refund may take us below what Imgur showed
+        return written
+
+    def _imgur_count(self, limits: RateLimits | None) -> int | None:
+        """What Imgur says it counted today, if these headers say it and speak of our day."""
+        if limits is None or limits.client_limit is None or limits.client_remaining is None:
+            return None
+        if limits.client_reset is not None:
+            if abs(limits.client_reset.timestamp() - self.book.day_end) > HOUR:
+                return None  # a figure from another Imgur day
+        return max(limits.client_limit - limits.client_remaining, 0)
+
+    def _release(self, released: list[Grant]) -> None:
+        if not released:
+            return
+        credits = sum(g.reserved for g in released)
+        note = f"released {_stamp(self._now())}: Imgur's count showed it did not count this call"
+        self._track(
+            self.store.write_soon(
+                partial(_release_charges, ids=[g.id for g in released], note=note)
+            )
+        )
+        self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+        log.info(
+            "ledger: %d call(s), %d credit(s), released: Imgur's count shows it never counted them",
+            len(released),
+            credits,
+        )
+
+    def _keep_above_imgur(self, now: float) -> None:
+        """Add what Imgur counted beyond the ledger's total as an adjustment row."""
+        deficit = self.book.deficit()
+        if deficit <= 0:
+            return
+        grant = self.book.add_adjustment(deficit, now)
+        note = (
+            f"Imgur had counted {self.book.imgur_count} credits today, {deficit} more than"
+            " this ledger knew (another process or app using the same Client-ID, or calls in"
+            " flight): counted until Imgur's figures settle it"
+        )
+        self._track(self.store.write_soon(partial(_insert_charge, grant=grant, note=note)))
+        self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+        log.info("ledger: +%d credit(s) to match Imgur's count of %d", deficit, grant.cost)
 
     async def _finish(self, charge: Charge, exc: BaseException | None) -> None:
         if not charge.settled:
-            counted = exc is None or (isinstance(exc, ImgurError) and exc.counted)
-            charge.settle(charge.reserved if counted else 0)
+            if exc is None:
+                charge.settle(charge.reserved)
+            elif isinstance(exc, NoAnswer) and not exc.may_have_reached:
+                charge.settle(0)  # never sent
+            elif isinstance(exc, ImgurError):
+                charge.settle(charge.reserved, certain=False, limits=exc.ratelimits)
+            else:
+                charge.settle(0)  # our own failure, before anything was sent
         written = charge.close()
         if isinstance(exc, RateLimited):
             self._trip(exc)
@@ -529,20 +652,35 @@ class Ledger:
             self._note_limit_hit("client", self.book.day_end, "ClientRemaining is 0", now)
         for scope in changed - {"limit", "day"}:
             log.warning("ledger: %s breaker open until %s", scope, self.book.breakers[scope])
+        count = self._imgur_count(ratelimits)
+        if count is not None and self.book.note_imgur_count(count) > 0:
+            self._keep_above_imgur(now)
         if changed:
             self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
 
     def _trip(self, exc: RateLimited) -> None:
-        """Imgur said 429: stop sending in that scope until it lifts, and remember the hit."""
+        """Imgur answered 429. Only what its headers (or the upload throttle's own words) say
+        is spent stops that scope until it lifts; a bare 429 backs off briefly and probes
+        again, doubling each time, and is not a daily-limit hit."""
         now = self._now()
-        scope = exc.scope
-        if exc.resets_at is not None:
-            until = exc.resets_at.timestamp()
+        spent = _spent_scope(exc)
+        if spent is None:
+            scope, until = "slowdown", self.book.slow_down(now)
         else:
-            until = self.book.day_end if scope == "client" else now + HOUR
-        if self.book.open_breaker(scope, until, now):
-            self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
-        self._note_limit_hit(scope, until, str(exc), now)
+            scope, until = spent
+            if until is None:
+                until = self.book.day_end if scope == "client" else now + HOUR
+            self.book.open_breaker(scope, until, now)
+            self._note_limit_hit(scope, until, str(exc), now)
+        if exc.resets_at is None:
+            exc.resets_at = _dt(until)  # so the member's answer can say when to try again
+        log.warning(
+            "ledger: Imgur answered 429 (%s); %s calls stop until %s",
+            "no header says a limit is spent" if spent is None else f"{scope} limit spent",
+            scope,
+            _stamp(until),
+        )
+        self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
 
     def _note_limit_hit(self, scope: str, until: float, detail: str, now: float) -> None:
         day = self.book.day_start
@@ -567,6 +705,8 @@ class Ledger:
             "day_start": self.book.day_start,
             "day_end": self.book.day_end,
             "breakers": dict(self.book.breakers),
+            "slowdown_level": self.book.slowdown_level,
+            "imgur_count": {"day_start": self.book.day_start, "count": self.book.imgur_count},
         }
 
     # -- queries and the owner's controls ---------------------------------------------------
@@ -599,7 +739,7 @@ class Ledger:
             guild_pool=shape.pool,
             scheduler_pool=shape.scheduler,
             safety_reserve=shape.safety,
-            used_total=book.guild_total + book.scheduler_used,
+            used_total=book.total,
             scheduler_used=book.scheduler_used,
             active_guilds=len(shape.active),
             top_guilds=[GuildUsage(g, used, book.allowance(g)) for g, used in busiest],
@@ -644,7 +784,7 @@ class Ledger:
             breakers_open=open_scopes,
             client_credits_left=left,
             client_reserve=reserve,
-            used_today=book.guild_total + book.scheduler_used,
+            used_today=book.total,
             limit_hits_this_month=self.limit_hits_this_month(now),
         )
 
@@ -662,6 +802,29 @@ class Ledger:
         self._pending.discard(future)
         if not future.cancelled() and future.exception() is not None:
             log.error("ledger: a background write failed", exc_info=future.exception())
+
+
+def _spent_scope(exc: RateLimited) -> tuple[str, float | None] | None:
+    """Which of Imgur's limits a 429 shows spent, and when it lifts; None for a bare 429."""
+    limits = exc.ratelimits
+    if limits.client_remaining is not None and limits.client_remaining <= 0:
+        return "client", _ts(limits.client_reset)
+    if limits.user_remaining is not None and limits.user_remaining <= 0:
+        return "ip", _ts(limits.user_reset)
+    if exc.scope == "upload" and exc.resets_at is not None:
+        # "You are uploading too fast. Please wait N more minutes.": the throttle says so.
+        return "upload", exc.resets_at.timestamp()
+    if limits.post_remaining is not None and limits.post_remaining <= 0:
+        return "post", _ts(limits.post_reset)
+    return None
+
+
+def _ts(when: datetime | None) -> float | None:
+    return None if when is None else when.timestamp()
+
+
+def _stamp(ts: float) -> str:
+    return _dt(ts).strftime("%Y-%m-%d %H:%M:%S UTC")
 
 
 def _dt(ts: float) -> datetime:

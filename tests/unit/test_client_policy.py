@@ -21,7 +21,7 @@ from bot.config import CacheSettings, ImgurSettings, Secrets
 from bot.errors import QuotaExceeded
 from bot.imgur import sansio
 from bot.imgur.client import HttpRequest, HttpResponse, ImgurClient
-from bot.imgur.errors import AuthError, BadResponse, NotFound, RateLimited, ServerError
+from bot.imgur.errors import AuthError, BadResponse, NoAnswer, NotFound, RateLimited, ServerError
 
 JSON = {"Content-Type": "application/json"}
 ITEM = {"id": "AbC1234", "title": "a cat", "link": "https://i.imgur.com/AbC1234.jpg"}
@@ -64,15 +64,22 @@ class Script:
 
 
 class Gate:
-    """A stand-in for the ledger: counts entries and settlements, refuses on demand."""
+    """A stand-in for the ledger: counts entries and settlements, refuses on demand.
+
+    ``settled`` holds the credits of each attempt; ``outcomes`` them with their certainty.
+    """
 
     def __init__(self, refuse: bool = False) -> None:
         self.refuse = refuse
         self.entered = 0
-        self.settled: list[int] = []
+        self.outcomes: list[tuple[int, bool]] = []
 
-    def settle(self, credits: int) -> None:
-        self.settled.append(credits)
+    @property
+    def settled(self) -> list[int]:
+        return [credits for credits, _certain in self.outcomes]
+
+    def settle(self, credits: int, *, certain: bool = True, limits: Any = None) -> None:
+        self.outcomes.append((credits, certain))
 
     @asynccontextmanager
     async def __call__(self, _request: Any) -> AsyncIterator[Gate]:
@@ -223,26 +230,52 @@ async def test_an_upload_is_charged_what_imgur_counts_for_one(clock) -> None:
     assert sent.file is not None and sent.body == b"\x89PNG" and ("type", "file") in sent.form
 
 
-async def test_a_429_is_not_charged_and_passes_through_the_gate(clock) -> None:
+async def test_a_429_counts_as_uncertain_and_passes_through_the_gate(clock) -> None:
     script = Script(error(429, "Too Many Requests", {"X-RateLimit-UserRemaining": "0"}))
     client = client_over(script, clock)
     gate = Gate()
     with pytest.raises(RateLimited) as caught:
         await client.get(sansio.gallery(), gate=gate)
-    assert caught.value.scope == "ip" and gate.settled == [0] and len(script.sent) == 1
+    # It reached Imgur: counted until Imgur's figures say it was not (the ledger decides).
+    assert caught.value.scope == "ip" and gate.outcomes == [(1, False)]
+    assert len(script.sent) == 1
 
 
 # -- retries ----------------------------------------------------------------------------------
 
 
 async def test_transient_failures_are_retried_with_backoff_then_succeed(clock) -> None:
-    script = Script(error(500, "boom"), ServerError("connection reset"), ok([ITEM]))
+    script = Script(
+        error(500, "boom"),
+        NoAnswer("connection reset", may_have_reached=True),
+        NoAnswer("connection refused", may_have_reached=False),
+        ok([ITEM]),
+    )
     client = client_over(script, clock)
     gate = Gate()
     assert (await client.get(sansio.gallery(), gate=gate))[0].id == "AbC1234"
-    assert len(script.sent) == 3 and len(client.waits) == 2  # type: ignore[attr-defined]
-    # Credits counted per attempt that got an answer; the dropped connection got none.
-    assert gate.settled == [2]
+    assert len(script.sent) == 4 and len(client.waits) == 3  # type: ignore[attr-defined]
+    # Each attempt through the gate: what may have reached Imgur counts (uncertain), what
+    # never left costs nothing, the success counts for sure.
+    assert gate.entered == 4
+    assert gate.outcomes == [(1, False), (1, False), (0, True), (1, True)]
+
+
+async def test_a_retry_refused_by_the_gate_stops_the_retries(clock) -> None:
+    script = Script(error(500, "boom"), ok([ITEM]))
+    client = client_over(script, clock)
+    gate = Gate()
+
+    @asynccontextmanager
+    async def once(request: Any) -> AsyncIterator[Gate]:
+        if gate.entered:
+            raise QuotaExceeded("guild", None)
+        async with gate(request) as meter:
+            yield meter
+
+    with pytest.raises(QuotaExceeded):
+        await client.get(sansio.gallery(), gate=once)
+    assert len(script.sent) == 1 and gate.outcomes == [(1, False)]
 
 
 async def test_retries_stop_after_max_retries(clock) -> None:
@@ -272,7 +305,7 @@ async def test_not_found_is_final(clock) -> None:
 
 
 async def test_a_failure_after_retries_serves_stale(clock) -> None:
-    script = Script(ok([ITEM]), *[ServerError("timeout")] * 4)
+    script = Script(ok([ITEM]), *[NoAnswer("timeout", may_have_reached=True)] * 4)
     client = client_over(script, clock)
     await client.get(sansio.gallery())
     clock.advance(CacheSettings().ttl_frontpage_s + 1)

@@ -11,7 +11,7 @@ import pytest
 from bot.clock import FakeClock
 from bot.config import LedgerSettings, StoreSettings
 from bot.errors import QuotaExceeded
-from bot.imgur.errors import NotFound, RateLimited, ServerError
+from bot.imgur.errors import NoAnswer, NotFound, RateLimited, ServerError
 from bot.imgur.ratelimit import RateLimits
 from bot.ledger import Ledger
 from bot.store import Store, StoreClosed
@@ -102,19 +102,27 @@ async def test_settle_zero_is_a_refund(open_ledger, store):
 
 
 @pytest.mark.parametrize(
-    ("error", "used"),
+    ("error", "used", "state"),
     [
-        (RuntimeError("our bug, request never sent"), 0),
-        (ServerError("connection reset", status=0), 0),  # Imgur did not count it
-        (NotFound("gone", status=404), 1),  # Imgur counted it
+        (RuntimeError("our bug, request never sent"), 0, "refunded"),
+        (NoAnswer("connection refused", may_have_reached=False), 0, "refunded"),
+        # Anything that may have reached Imgur counts until Imgur's figures say otherwise.
+        (NoAnswer("timed out", may_have_reached=True), 1, "uncertain"),
+        (ServerError("boom", status=500), 1, "uncertain"),
+        (NotFound("gone", status=404), 1, "uncertain"),
+        (RateLimited("Too Many Requests", scope="ip"), 1, "uncertain"),
     ],
 )
-async def test_an_exception_refunds_unless_imgur_counted_the_call(open_ledger, error, used):
+async def test_an_exception_refunds_only_what_never_reached_imgur(
+    open_ledger, store, error, used, state
+):
     ledger = await open_ledger()
     with pytest.raises(type(error)):
         async with ledger.charge(1, 1, 1, "gallery"):
             raise error
     assert (await ledger.guild_status(1)).used == used
+    await ledger.flush()
+    assert [r["state"] for r in await rows(store)] == [state]
 
 
 async def test_a_charge_settles_once_and_only_inside_its_block(open_ledger):
@@ -382,30 +390,46 @@ async def test_post_credits_at_the_reserve_stop_posts_but_not_gets(open_ledger, 
     await charge_ok(ledger)
 
 
-async def test_a_429_opens_its_breaker_and_counts_as_a_limit_hit(open_ledger, clock, store):
+async def test_the_upload_throttle_429_stops_uploads_until_it_lifts(open_ledger, clock, store):
     ledger = await open_ledger()
     until = START + timedelta(minutes=30)
     with pytest.raises(RateLimited):
         async with ledger.charge(1, 1, 10, "upload", method="POST"):
             raise RateLimited("too fast", scope="upload", resets_at=until)
-    assert (await ledger.guild_status(1)).used == 0  # Imgur does not count a 429
+    # It reached Imgur: counted, as uncertain, until Imgur's own count settles it.
+    assert (await ledger.guild_status(1)).used == 10
     with pytest.raises(QuotaExceeded) as refused:
         await charge_ok(ledger, cost=10, kind="upload")
     assert (refused.value.scope, refused.value.resets_at) == ("upload", until)
     await charge_ok(ledger)  # reads still go through
     await ledger.flush()
     hits = await store.run(lambda db: [r["scope"] for r in db["ledger_limit_hits"].rows])
-    assert hits == ["upload"]
+    assert hits == ["upload"] and ledger.limit_hits_this_month() == 0
 
 
-async def test_daily_limit_hits_are_counted_per_day_and_per_month(open_ledger, clock):
-    ledger = await open_ledger()
+async def raise_429(ledger, clock, **header_values):
+    error = RateLimited(
+        "Too Many Requests",
+        scope="client",
+        ratelimits=headers(clock, **header_values) if header_values else None,
+    )
     with pytest.raises(RateLimited):
         async with ledger.charge(1, 1, 1, "gallery"):
-            raise RateLimited("Daily client requests exceeded", scope="client")
+            raise error
+    return error
+
+
+async def test_only_a_429_whose_headers_show_the_client_limit_spent_is_a_daily_hit(
+    open_ledger, clock
+):
+    ledger = await open_ledger()
+    error = await raise_429(ledger, clock, client_remaining=0, client_reset=3600)
     with pytest.raises(QuotaExceeded) as refused:
-        await charge_ok(ledger)  # the app stops asking for the rest of Imgur's day
-    assert (refused.value.scope, refused.value.resets_at) == ("client", MIDNIGHT)
+        await charge_ok(ledger)  # the app stops asking until Imgur's day ends
+    reset = START + timedelta(hours=1)
+    assert (refused.value.scope, refused.value.resets_at) == ("client", reset)
+    assert error.resets_at == reset
+    assert ledger.limit_hits_this_month() == 1
     ledger.observe(headers(clock, client_remaining=0), None, 429)  # the same day again
     assert ledger.limit_hits_this_month() == 1
     clock.set(MIDNIGHT)
@@ -416,6 +440,38 @@ async def test_daily_limit_hits_are_counted_per_day_and_per_month(open_ledger, c
     assert again.limit_hits_this_month() == 2
     clock.set(datetime(2026, 4, 1, tzinfo=UTC))
     assert again.limit_hits_this_month() == 0
+
+
+async def test_a_bare_429_backs_off_briefly_probes_and_is_no_daily_hit(open_ledger, clock):
+    ledger = await open_ledger(slowdown_base_s=30, slowdown_max_s=100)
+    # "Daily client requests exceeded" in the body, but no header says a limit is spent.
+    error = await raise_429(ledger, clock)
+    assert error.resets_at == START + timedelta(seconds=30)  # said to the member
+    with pytest.raises(QuotaExceeded) as refused:
+        await charge_ok(ledger)
+    assert (refused.value.scope, refused.value.resets_at) == ("slowdown", error.resets_at)
+    assert ledger.limit_hits_this_month() == 0
+
+    clock.advance(31)
+    # One probe goes through; others wait for its answer instead of all rushing in.
+    async with ledger.charge(1, 2, 1, "gallery") as probe:
+        with pytest.raises(QuotaExceeded) as waiting:
+            await charge_ok(ledger, user=3)
+        assert waiting.value.scope == "slowdown"
+        probe.settle(1, certain=False)
+    await raise_429(ledger, clock)  # the probe's answer: another bare 429, so twice as long
+    assert ledger.health().breakers_open == ("slowdown",)
+    clock.advance(59)
+    with pytest.raises(QuotaExceeded):
+        await charge_ok(ledger)
+    clock.advance(2)
+    await charge_ok(ledger)  # a success: Imgur is back, and the back-off starts over
+    await raise_429(ledger, clock)
+    assert (await ledger.usage()).breakers["slowdown"] == clock.now() + timedelta(seconds=30)
+    for _ in range(5):  # bounded
+        clock.advance(200)
+        await raise_429(ledger, clock)
+    assert (await ledger.usage()).breakers["slowdown"] == clock.now() + timedelta(seconds=100)
 
 
 async def test_breakers_survive_a_restart(open_ledger, clock):
