@@ -77,6 +77,7 @@ class Decision:
 
     reject: web.Response | None = None
     headers: dict[str, str] = field(default_factory=dict)
+    at: float | None = None  # the limiter's clock when it admitted the request
 
 
 def bucket_hash(template: str) -> str:
@@ -165,7 +166,7 @@ class RateLimiter:
             )
         if self.global_per_second is not None and not exempt:
             self._global.append(now)
-        return Decision(headers=headers)
+        return Decision(headers=headers, at=now)
 
     @property
     def _limit(self) -> int:

@@ -97,7 +97,7 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     body = await read_body(request)
     request[BODY] = body
     record = RecordedRequest(
-        request.method, path, dict(request.query), dict(request.headers), body.json
+        request.method, path, dict(request.query), _redacted(request.headers), body.json
     )
     world.requests.append(record)
     route = request.match_info.route
@@ -112,6 +112,7 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     else:
         template = route.resource.canonical if route.resource else path
         decision = backend.limiter.admit(request.method, path, template, _major(request.match_info))
+        record.admitted_at = decision.at
         if decision.reject is not None:
             response = decision.reject
         else:
@@ -126,6 +127,7 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 response = error(500, "500: Internal Server Error")
             response.headers.update(decision.headers)
     record.status = response.status
+    record.response_headers = dict(response.headers)
     world.feed.publish(
         "request",
         method=request.method,
@@ -135,6 +137,16 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     )
     world.changed()
     return response
+
+
+def _redacted(headers: Any) -> dict[str, str]:
+    """Request headers as recorded: the token never kept (tests and the sandbox read these)."""
+    kept = dict(headers)
+    for key in list(kept):
+        if key.lower() == "authorization":
+            scheme = kept[key].split(" ", 1)[0] if " " in kept[key] else ""
+            kept[key] = f"{scheme} [redacted]".strip()
+    return kept
 
 
 def _authorized(world: World, request: web.Request) -> bool:

@@ -76,6 +76,8 @@ class RecordedRequest:
     status: int = 0
     at: float = field(default_factory=time.monotonic)
     matched: bool = True  # False when no route matched (an endpoint the fake lacks)
+    admitted_at: float | None = None  # when the rate limiter let it through (limiter clock)
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<{self.method} {self.path} -> {self.status}>"
