@@ -25,7 +25,6 @@ from __future__ import annotations
 import hashlib
 import math
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -104,7 +103,10 @@ class RateLimiter:
         self._global_blocked_until = 0.0
         self.injections: list[Injection] = []
         self.rejected: list[tuple[str, str, str]] = []  # (method, path, scope) of every 429
-        self._global: deque[float] = deque()
+        # The global limit counts in fixed one-second windows: every request refused in a
+        # window is told to retry when the next one opens (a sliding window would tell some
+        # to retry in a millisecond, and a client's five tries would be gone in a blink).
+        self._global_window = _Window(float("-inf"))
         self._windows: dict[tuple[str, str], _Window] = {}
 
     def inject(
@@ -143,10 +145,11 @@ class RateLimiter:
         if self.global_per_second is not None and not exempt:
             if now < self._global_blocked_until:
                 return self._reject_global(method, path, self._global_blocked_until - now)
-            while self._global and now - self._global[0] >= 1.0:
-                self._global.popleft()
-            if len(self._global) >= self.global_per_second:
-                return self._reject_global(method, path, 1.0 - (now - self._global[0]))
+            window = self._global_window
+            if now - window.start >= 1.0:
+                window = self._global_window = _Window(now)
+            if window.used >= self.global_per_second:
+                return self._reject_global(method, path, window.start + 1.0 - now)
 
         headers: dict[str, str] = {}
         window = self._windows.get(key)
@@ -165,7 +168,7 @@ class RateLimiter:
                 self.route_limit.limit - window.used, reset_after, bucket
             )
         if self.global_per_second is not None and not exempt:
-            self._global.append(now)
+            self._global_window.used += 1
         return Decision(headers=headers, at=now)
 
     @property
