@@ -18,7 +18,6 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.endpoints import point_discordpy_at
 from fakes.discord import FakeDiscord
 from fakes.discord.feed import redact_path
 
@@ -53,16 +52,6 @@ class LimitsBot(commands.Bot):
     async def setup_hook(self) -> None:
         self.tree.add_command(twostep)
         await self.tree.sync()
-
-
-@pytest.fixture
-async def fd():
-    async with FakeDiscord(token=TOKEN) as fake:
-        restore = point_discordpy_at(fake.rest_url, fake.gateway_url)
-        try:
-            yield fake
-        finally:
-            restore()
 
 
 @pytest.fixture

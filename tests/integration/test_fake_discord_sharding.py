@@ -15,7 +15,6 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.endpoints import point_discordpy_at
 from fakes.discord import FakeDiscord, Guild
 from fakes.discord.gateway import shard_of
 
@@ -61,16 +60,6 @@ def guilds_on_every_shard(fd: FakeDiscord, count: int) -> dict[int, Guild]:
         fd.snowflake_skew_s += 0.001
     fd.snowflake_skew_s = 0
     return owners
-
-
-@pytest.fixture
-async def fd():
-    async with FakeDiscord(token=TOKEN) as fake:
-        restore = point_discordpy_at(fake.rest_url, fake.gateway_url)
-        try:
-            yield fake
-        finally:
-            restore()
 
 
 async def until(check, timeout: float = 5.0) -> None:  # noqa: ASYNC109

@@ -21,7 +21,6 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.endpoints import point_discordpy_at
 from fakes.discord import FakeDiscord, Guild, User
 from fakes.discord.models import (
     ATTACH_FILES,
@@ -100,16 +99,6 @@ class Env:
 
     def channel(self, channel: Channel) -> discord.TextChannel:
         return self.bot.get_channel(int(channel.id))
-
-
-@pytest.fixture
-async def fd():
-    async with FakeDiscord(token=TOKEN) as fake:
-        restore = point_discordpy_at(fake.rest_url, fake.gateway_url)
-        try:
-            yield fake
-        finally:
-            restore()
 
 
 @pytest.fixture
