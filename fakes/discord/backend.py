@@ -3,6 +3,8 @@ rules' knobs, and typed keys to reach them from an aiohttp request."""
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from aiohttp import web
@@ -14,7 +16,9 @@ from .models import Message
 from .ratelimit import RateLimiter
 from .state import World
 
-GUILD_MESSAGES_INTENT, DIRECT_MESSAGES_INTENT = 1 << 9, 1 << 12
+GUILD_MESSAGES_INTENT, DIRECT_MESSAGES_INTENT, MESSAGE_CONTENT_INTENT = 1 << 9, 1 << 12, 1 << 15
+# Fields of a message that carry what a user wrote (Discord's message content intent).
+CONTENT_FIELDS = {"content": "", "embeds": [], "attachments": [], "components": [], "poll": None}
 
 
 @dataclass
@@ -25,20 +29,41 @@ class Backend:
     limiter: RateLimiter
     interaction_deadline: float | None = 3.0  # seconds to the first callback; None = no limit
     token_lifetime: float = 15 * 60.0  # how long followups and edits stay possible
+    clock_skew_s: float = 0.0  # how far the Date header is ahead of the host clock
+    wall_clock: Callable[[], float] = time.time
 
     async def announce(self, event: str, data: Message | dict) -> None:
-        """Tell the bot about its own message (MESSAGE_CREATE/UPDATE/DELETE), as Discord does
-        when the bot has the guild (or direct) messages intent. Ephemeral ones stay private."""
+        """Tell the bot about a message (MESSAGE_CREATE/UPDATE/DELETE), as Discord does: to
+        the shard that owns its guild (DMs: shard 0), when the session has the guild (or
+        direct) messages intent. Ephemeral ones stay private. Without the message content
+        intent, others' messages arrive with content, embeds, attachments and components
+        emptied, except in DMs and when the bot is mentioned."""
+        author_id = None
+        mentioned = False
         if isinstance(data, Message):
             if data.ephemeral:
                 return
-            guild_id, data = data.guild_id, data.payload()
+            message = data
+            guild_id, data = message.guild_id, message.payload()
+            author_id = message.author.id
+            mentioned = self.world.bot.mention in message.content
         else:
             guild_id = data.get("guild_id")
         intent = DIRECT_MESSAGES_INTENT if guild_id is None else GUILD_MESSAGES_INTENT
-        for session in self.gateway.ready_sessions():
-            if session.intents & intent:
-                await self.gateway.send(session, event, data)
+        for session in self.gateway.sessions_for(guild_id):
+            if not session.intents & intent:
+                continue
+            sent = data
+            private = (
+                guild_id is not None
+                and author_id is not None
+                and author_id != self.world.bot.id
+                and not mentioned
+                and not session.intents & MESSAGE_CONTENT_INTENT
+            )
+            if private:
+                sent = {**data, **{k: v for k, v in CONTENT_FIELDS.items() if k in data}}
+            await self.gateway.send(session, event, sent)
 
 
 BACKEND = web.AppKey("backend", Backend)

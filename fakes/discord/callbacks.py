@@ -88,6 +88,15 @@ def _backend(request: web.Request) -> Backend:
 
 def _reject(record: InteractionRecord, ctype: Any, exc: DiscordError) -> DiscordError:
     record.rejected.append((ctype, exc.status, exc.code))
+    record.world.feed.publish(
+        "interaction",
+        action="callback_refused",
+        id=record.id,
+        label=record.label,
+        type=ctype,
+        status=exc.status,
+        code=exc.code,
+    )
     record.world.changed()
     return exc
 
@@ -126,6 +135,14 @@ async def interaction_callback(request: web.Request) -> web.Response:
     except DiscordError as exc:
         raise _reject(record, ctype, exc) from None
     record.callbacks.append(Callback(ctype, data, message))
+    backend.world.feed.publish(
+        "interaction",
+        action="callback",
+        id=record.id,
+        label=record.label,
+        type=ctype,
+        message_id=message.id if message is not None else None,
+    )
     backend.world.changed()
     if request.query.get("with_response", "").lower() not in ("1", "true"):
         return no_content()
@@ -164,6 +181,7 @@ async def _apply_callback(
         if ctype == UPDATE_MESSAGE:
             apply_body(backend.cdn, message, data, body, edit=True)
             record.last_message = message
+            backend.world.feed_message("edited", message)
             await backend.announce("MESSAGE_UPDATE", message)
         return message
     if ctype == AUTOCOMPLETE_RESULT:
@@ -207,6 +225,7 @@ def _publish(backend: Backend, record: InteractionRecord, message: Message) -> N
     record.original = message
     record.last_message = message
     backend.world.post_to_channel(message)
+    backend.world.feed_message("created", message)
 
 
 def _callback_response(
@@ -271,6 +290,7 @@ async def create_followup(request: web.Request) -> web.Response:
         original.flags &= ~LOADING
         record.updates += 1
         record.last_message = original
+        backend.world.feed_message("edited", original)
         backend.world.changed()
         await backend.announce("MESSAGE_UPDATE", original)
         return json_response(original.payload())
@@ -292,6 +312,7 @@ async def create_followup(request: web.Request) -> web.Response:
     record.updates += 1
     record.last_message = message
     world.post_to_channel(message)
+    world.feed_message("created", message)
     world.changed()
     await backend.announce("MESSAGE_CREATE", message)
     return json_response(message.payload())
@@ -311,6 +332,7 @@ async def edit_webhook_message(request: web.Request) -> web.Response:
     message.flags &= ~LOADING  # editing a deferred response resolves its "thinking…"
     record.updates += 1
     record.last_message = message
+    backend.world.feed_message("edited", message)
     backend.world.changed()
     await backend.announce("MESSAGE_UPDATE", message)
     return json_response(message.payload())
@@ -322,6 +344,7 @@ async def delete_webhook_message(request: web.Request) -> web.Response:
     message = _target(record, request.match_info["message_id"])
     message.deleted = True
     record.updates += 1
+    backend.world.feed_message("deleted", message)
     backend.world.changed()
     return no_content()
 

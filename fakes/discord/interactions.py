@@ -15,6 +15,7 @@ that wait for them.
 
 from __future__ import annotations
 
+import base64
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from .models import (
     Role,
     User,
     as_permission_int,
+    walk_components,
 )
 
 if TYPE_CHECKING:
@@ -190,11 +192,14 @@ def _base_payload(
 ) -> tuple[dict[str, Any], Guild | None]:
     """Everything every interaction carries: ids, token, who, where and with which rights."""
     guild = world.guild_of(channel)
+    if guild is not None and not guild.bot_present:
+        raise LookupError(f"the bot is not in {guild.name!r}: nobody there can reach it")
+    interaction_id = world.ids.next()
     payload: dict[str, Any] = {
-        "id": world.ids.next(),
+        "id": interaction_id,
         "application_id": world.application_id,
         "type": itype,
-        "token": "aW50ZXJhY3Rpb24" + secrets.token_urlsafe(48),
+        "token": interaction_token(interaction_id),
         "version": 1,
         "channel_id": channel.id,
         "locale": locale,
@@ -214,13 +219,17 @@ def _base_payload(
         return payload, None
 
     member = world.ensure_member(guild, user)
+    # Both are the permissions in the channel, overwrites included (Discord's interaction
+    # object: ``member.permissions`` and ``app_permissions``).
     perms = (
-        as_permission_int(permissions) if permissions is not None else guild.permissions_of(user.id)
+        as_permission_int(permissions)
+        if permissions is not None
+        else guild.permissions_in(channel, user.id)
     )
     bot_perms = (
         as_permission_int(app_permissions)
         if app_permissions is not None
-        else guild.permissions_of(world.bot.id)
+        else guild.permissions_in(channel, world.bot.id)
     )
     payload.update(
         guild_id=guild.id,
@@ -235,6 +244,13 @@ def _base_payload(
     return payload, guild
 
 
+def interaction_token(interaction_id: str) -> str:
+    """A token shaped like Discord's: URL-safe base64 of ``interaction:<id>:<secret>``
+    (proxies such as nirn-proxy read the interaction id out of it to pick a bucket)."""
+    raw = f"interaction:{interaction_id}:{secrets.token_urlsafe(96)}".encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
 def _find_option(options: list[dict[str, Any]], name: str, what: str) -> dict[str, Any]:
     for opt in options:
         if opt["name"] == name:
@@ -246,8 +262,8 @@ def _find_option(options: list[dict[str, Any]], name: str, what: str) -> dict[st
 class _Resolver:
     """Collects ``data.resolved`` while option values are encoded."""
 
-    def __init__(self, world: World, guild: Guild | None) -> None:
-        self.world, self.guild = world, guild
+    def __init__(self, world: World, guild: Guild | None, invoker: User | None = None) -> None:
+        self.world, self.guild, self.invoker = world, guild, invoker
         self.resolved: dict[str, dict[str, Any]] = {}
 
     def _put(self, kind: str, key: str, value: dict[str, Any]) -> None:
@@ -258,17 +274,22 @@ class _Resolver:
         if self.guild is not None:
             member = self.world.ensure_member(self.guild, user)
             data = member.payload(permissions=self.guild.permissions_of(user.id))
-            del data["user"]  # resolved members come without their user, as from Discord
+            # Resolved members are partial: no user, deaf or mute (Discord's resolved data).
+            for key in ("user", "deaf", "mute"):
+                del data[key]
             self._put("members", user.id, data)
         return user.id
 
     def channel(self, channel: Channel) -> str:
-        perms = self.guild.permissions_of(self.world.bot.id) if self.guild else 0
+        guild, invoker = self.guild, self.invoker
+        perms = guild.permissions_in(channel, invoker.id) if guild and invoker else 0
+        app_perms = guild.permissions_in(channel, self.world.bot.id) if guild else 0
         data = {
             "id": channel.id,
             "name": channel.name or "",
             "type": channel.type,
             "permissions": str(perms),
+            "app_permissions": str(app_perms),
             "nsfw": channel.nsfw,
             "parent_id": channel.parent_id,
             "guild_id": channel.guild_id,
@@ -372,6 +393,7 @@ def build_command_data(
     options: dict[str, Any],
     *,
     focused: tuple[str, str] | None = None,
+    invoker: User | None = None,
 ) -> dict[str, Any]:
     """``data`` for a slash command (or its autocomplete) typed from the synced definition."""
     command = world.find_command(name, guild.id if guild else None)
@@ -398,7 +420,7 @@ def build_command_data(
         subs = [d["name"] for d in definitions]
         raise ValueError(f"{where} needs a subcommand: one of {subs}")
 
-    resolver = _Resolver(world, guild)
+    resolver = _Resolver(world, guild, invoker)
     for key, value in options.items():
         definition = _find_option(definitions, key, where)
         leaf.append(
@@ -425,6 +447,45 @@ def build_command_data(
         data["guild_id"] = command["guild_id"]
     if resolver.resolved:
         data["resolved"] = resolver.resolved
+    return data
+
+
+USER_COMMAND, MESSAGE_COMMAND = 2, 3  # application command types of the context menus
+
+
+def build_context_menu_data(
+    world: World,
+    guild: Guild | None,
+    name: str,
+    ctype: int,
+    target: User | Message,
+    invoker: User,
+) -> dict[str, Any]:
+    """``data`` for a user (type 2) or message (type 3) context menu command, as Discord
+    sends it: ``target_id`` and the target in ``resolved`` (a user with its partial member in
+    a server; a message)."""
+    kind = "user" if ctype == USER_COMMAND else "message"
+    command = world.find_command(name, guild.id if guild else None, ctype)
+    if command is None:
+        synced = [
+            (c["name"], c.get("type", 1)) for c in world.commands_for(guild.id if guild else None)
+        ]
+        raise LookupError(f"no {kind} command {name!r} is synced there; synced: {synced}")
+    resolver = _Resolver(world, guild, invoker)
+    if isinstance(target, User):
+        target_id = resolver.user(target)
+    else:
+        target_id = target.id
+        resolver._put("messages", target.id, target.payload())
+    data: dict[str, Any] = {
+        "id": command["id"],
+        "name": name,
+        "type": ctype,
+        "target_id": target_id,
+        "resolved": resolver.resolved,
+    }
+    if command.get("guild_id"):
+        data["guild_id"] = command["guild_id"]
     return data
 
 
@@ -482,7 +543,8 @@ def component_data(component: dict[str, Any], values: list[str] | None) -> dict[
 
 def modal_submit_data(modal: dict[str, Any], values: dict[str, Any]) -> dict[str, Any]:
     """Mirror the modal's layout with the user's input, as the Discord client does."""
-    unknown = set(values) - {c.get("custom_id") for c in _walk(modal.get("components", []))}
+    inputs = {c.get("custom_id") for c in walk_components(modal.get("components", []))}
+    unknown = set(values) - inputs
     if unknown:
         raise ValueError(f"modal {modal.get('custom_id')!r} has no inputs {sorted(unknown)}")
 
@@ -504,13 +566,3 @@ def modal_submit_data(modal: dict[str, Any], values: dict[str, Any]) -> dict[str
         "custom_id": modal["custom_id"],
         "components": [answer(c) for c in modal.get("components", [])],
     }
-
-
-def _walk(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    found = []
-    for c in components:
-        found.append(c)
-        found.extend(_walk(c.get("components", [])))
-        if isinstance(c.get("component"), dict):
-            found.extend(_walk([c["component"]]))
-    return found

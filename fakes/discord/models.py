@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -32,9 +33,18 @@ USE_EXTERNAL_EMOJIS = 1 << 18
 CONNECT = 1 << 20
 SPEAK = 1 << 21
 CHANGE_NICKNAME = 1 << 26
+SEND_TTS_MESSAGES = 1 << 12
+MENTION_EVERYONE = 1 << 17
 USE_APPLICATION_COMMANDS = 1 << 31
 SEND_MESSAGES_IN_THREADS = 1 << 38
-ALL_PERMISSIONS = (1 << 51) - 1
+ALL_PERMISSIONS = (1 << 53) - 1
+# The permissions that apply in channels (marked T, V or S in Discord's permission table);
+# without VIEW_CHANNEL none of them is granted there.
+_CHANNEL_BITS = (0, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 20, 21, 22, 23, 24, 25, 28)
+_CHANNEL_BITS += (29, 31, 32, 33, 34, 35, 36, 37, 38, 39, 42, 44, 45, 46, 48, 49, 50, 51, 52)
+CHANNEL_PERMISSIONS = sum(1 << bit for bit in _CHANNEL_BITS)
+# Denying SEND_MESSAGES implicitly denies these (Discord's "Implicit Permissions").
+NEEDS_SEND_MESSAGES = SEND_TTS_MESSAGES | MENTION_EVERYONE | EMBED_LINKS | ATTACH_FILES
 
 # What @everyone may do in a freshly created server (roughly Discord's default set).
 DEFAULT_EVERYONE_PERMISSIONS = (
@@ -78,17 +88,31 @@ def iso(ts: float) -> str:
 
 
 class SnowflakeFactory:
-    """Strictly increasing snowflakes whose high bits are the current time."""
+    """Strictly increasing snowflakes whose high bits are the current time.
 
-    def __init__(self) -> None:
+    ``skew_s`` shifts the time written into new ids (Discord's clock versus the host's): with
+    ``skew_s=900`` every id, interaction ids included, carries a time 15 minutes ahead, which
+    is what discord.py reads as ``created_at`` (and ``Interaction.expires_at``). Ids stay
+    strictly increasing when the skew is lowered again.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._last = 0
         self._lock = threading.Lock()
+        self.clock = clock
+        self.skew_s = 0.0
 
     def next(self) -> str:
         with self._lock:
-            stamp = (int(time.time() * 1000) - DISCORD_EPOCH_MS) << 22
+            now_ms = int((self.clock() + self.skew_s) * 1000)
+            stamp = (now_ms - DISCORD_EPOCH_MS) << 22
             self._last = max(self._last + 1, stamp)
             return str(self._last)
+
+
+def snowflake_time(snowflake: str | int) -> float:
+    """The Unix time (seconds) a snowflake carries."""
+    return ((int(snowflake) >> 22) + DISCORD_EPOCH_MS) / 1000
 
 
 @dataclass(eq=False)
@@ -103,7 +127,13 @@ class User:
     def mention(self) -> str:
         return f"<@{self.id}>"
 
+    locale: str = "en-US"
+    verified: bool = True
+    mfa_enabled: bool = False
+    email: str | None = None
+
     def payload(self) -> dict[str, Any]:
+        """The user object as anyone sees it."""
         return {
             "id": self.id,
             "username": self.username,
@@ -111,8 +141,22 @@ class User:
             "global_name": self.global_name,
             "avatar": self.avatar,
             "bot": self.bot,
+            "banner": None,
+            "accent_color": None,
+            "avatar_decoration_data": None,
             "public_flags": 0,
             "flags": 0,
+        }
+
+    def self_payload(self) -> dict[str, Any]:
+        """The user object as the user itself sees it (``GET /users/@me`` and READY's
+        ``user``): the public one plus the fields only the account owner gets."""
+        return self.payload() | {
+            "mfa_enabled": self.mfa_enabled,
+            "locale": self.locale,
+            "verified": self.verified,
+            "email": self.email,
+            "premium_type": 0,
         }
 
 
@@ -151,6 +195,23 @@ class Role:
         }
 
 
+ROLE_OVERWRITE, MEMBER_OVERWRITE = 0, 1
+
+
+@dataclass
+class Overwrite:
+    """A channel permission overwrite for a role (type 0; the guild id is @everyone) or a
+    member (type 1)."""
+
+    id: str
+    type: int
+    allow: int = 0
+    deny: int = 0
+
+    def payload(self) -> dict[str, Any]:
+        return {"id": self.id, "type": self.type, "allow": str(self.allow), "deny": str(self.deny)}
+
+
 @dataclass(eq=False)
 class Channel:
     id: str
@@ -163,6 +224,11 @@ class Channel:
     parent_id: str | None = None
     recipients: list[User] = field(default_factory=list)
     last_message_id: str | None = None
+    overwrites: list[Overwrite] = field(default_factory=list)
+    deleted: bool = False
+
+    def overwrite_for(self, target_id: str) -> Overwrite | None:
+        return next((o for o in self.overwrites if o.id == target_id), None)
 
     @property
     def mention(self) -> str:
@@ -187,7 +253,7 @@ class Channel:
             "guild_id": self.guild_id,
             "name": self.name,
             "position": self.position,
-            "permission_overwrites": [],
+            "permission_overwrites": [o.payload() for o in self.overwrites],
             "nsfw": self.nsfw,
             "parent_id": self.parent_id,
             "flags": 0,
@@ -232,6 +298,24 @@ class Member:
         return data
 
 
+# Keys of the guild object that only GUILD_CREATE carries (Discord: "Guild Create Extra
+# Fields"); GET /guilds/{id} and GUILD_UPDATE leave them out.
+GUILD_CREATE_ONLY = (
+    "joined_at",
+    "large",
+    "unavailable",
+    "member_count",
+    "voice_states",
+    "members",
+    "channels",
+    "threads",
+    "presences",
+    "stage_instances",
+    "guild_scheduled_events",
+    "soundboard_sounds",
+)
+
+
 @dataclass(eq=False)
 class Guild:
     id: str
@@ -243,6 +327,8 @@ class Guild:
     bot_role_id: str | None = None
     locale: str = "en-US"
     joined_at: float = field(default_factory=time.time)
+    system_channel_id: str | None = None
+    bot_present: bool = True  # False once the bot was removed from the server
 
     @property
     def everyone(self) -> Role:
@@ -270,6 +356,35 @@ class Guild:
                 perms |= role.permissions
         return ALL_PERMISSIONS if perms & ADMINISTRATOR else perms
 
+    def permissions_in(self, channel: Channel, user_id: str) -> int:
+        """Permissions in ``channel``: Discord's documented order (@everyone overwrite, then
+        the member's roles' overwrites together, then the member's own), then its implicit
+        rules (no VIEW_CHANNEL: nothing in the channel; no SEND_MESSAGES: no embeds, files,
+        TTS or @everyone either)."""
+        base = self.permissions_of(user_id)
+        if base & ADMINISTRATOR:
+            return ALL_PERMISSIONS
+        perms = base
+        everyone = channel.overwrite_for(self.id)
+        if everyone is not None:
+            perms = (perms & ~everyone.deny) | everyone.allow
+        member = self.members.get(user_id)
+        role_ids = set(member.role_ids) if member else set()
+        allow = deny = 0
+        for overwrite in channel.overwrites:
+            if overwrite.type == ROLE_OVERWRITE and overwrite.id in role_ids:
+                allow |= overwrite.allow
+                deny |= overwrite.deny
+        perms = (perms & ~deny) | allow
+        own = channel.overwrite_for(user_id)
+        if own is not None and own.type == MEMBER_OVERWRITE:
+            perms = (perms & ~own.deny) | own.allow
+        if not perms & SEND_MESSAGES:
+            perms &= ~NEEDS_SEND_MESSAGES
+        if not perms & VIEW_CHANNEL:
+            perms &= ~CHANNEL_PERMISSIONS
+        return perms
+
     def payload(self, bot_user_id: str) -> dict[str, Any]:
         """The full guild object as sent in GUILD_CREATE (only the bot's member is included,
         as Discord does without the privileged members intent)."""
@@ -293,7 +408,7 @@ class Guild:
             "premium_tier": 0,
             "premium_subscription_count": 0,
             "preferred_locale": self.locale,
-            "system_channel_id": None,
+            "system_channel_id": self.system_channel_id,
             "system_channel_flags": 0,
             "rules_channel_id": None,
             "public_updates_channel_id": None,
@@ -310,7 +425,7 @@ class Guild:
             "member_count": len(self.members),
             "voice_states": [],
             "members": [bot_member.payload()] if bot_member else [],
-            "channels": [c.payload() for c in self.channels],
+            "channels": [c.payload() for c in self.channels if not c.deleted],
             "threads": [],
             "presences": [],
             "stage_instances": [],
@@ -331,6 +446,7 @@ class CdnFile:
     width: int | None = None
     height: int | None = None
     description: str | None = None
+    bandwidth: int | None = None  # bytes/s this file is served at (None: the CDN's setting)
 
     def payload(self) -> dict[str, Any]:
         data: dict[str, Any] = {
@@ -347,6 +463,49 @@ class CdnFile:
         if self.description is not None:
             data["description"] = self.description
         return data
+
+
+def _component_children(component: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Components nested in one: rows' and containers' ``components``, a section's
+    ``accessory``, a label's ``component``."""
+    yield from component.get("components") or []
+    for key in ("accessory", "component"):
+        if isinstance(component.get(key), dict):
+            yield component[key]
+
+
+def walk_components(components: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+    """Every component, depth first, in the order they appear."""
+    for component in components:
+        yield component
+        yield from walk_components(list(_component_children(component)))
+
+
+def number_components(components: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """A copy of a message's components with Discord's numeric ``id`` on each: ids the
+    sender set are kept, the rest (absent or 0) are numbered 1, 2, 3… in order, skipping the
+    ids already taken in the message (Discord's components reference, "Anatomy of a
+    Component")."""
+
+    def copy(component: dict[str, Any]) -> dict[str, Any]:
+        out = dict(component)
+        if "components" in out and isinstance(out["components"], list):
+            out["components"] = [copy(c) for c in out["components"]]
+        for key in ("accessory", "component"):
+            if isinstance(out.get(key), dict):
+                out[key] = copy(out[key])
+        return out
+
+    copied = [copy(c) for c in components if isinstance(c, dict)]
+    taken = {c["id"] for c in walk_components(copied) if c.get("id")}
+    next_id = 1
+    for component in walk_components(copied):
+        if not component.get("id"):
+            while next_id in taken:
+                next_id += 1
+            component["id"] = next_id
+            taken.add(next_id)
+    return copied
 
 
 @dataclass(eq=False)
@@ -398,19 +557,7 @@ class Message:
 
     def iter_components(self) -> list[dict[str, Any]]:
         """Every component, flattened out of action rows, sections and containers."""
-        found: list[dict[str, Any]] = []
-
-        def walk(items: list[dict[str, Any]]) -> None:
-            for item in items:
-                found.append(item)
-                walk(item.get("components", []))
-                if isinstance(item.get("accessory"), dict):
-                    walk([item["accessory"]])
-                if isinstance(item.get("component"), dict):
-                    walk([item["component"]])
-
-        walk(self.components)
-        return found
+        return list(walk_components(self.components))
 
     @property
     def buttons(self) -> list[dict[str, Any]]:
@@ -445,7 +592,7 @@ class Message:
         elif "embed" in data:  # legacy single-embed form
             self.embeds = [data["embed"]] if data["embed"] else []
         if "components" in data:
-            self.components = list(data["components"] or [])
+            self.components = number_components(data["components"] or [])
         if "allowed_mentions" in data:
             self.allowed_mentions = data["allowed_mentions"]
         if "tts" in data:

@@ -26,15 +26,20 @@ from __future__ import annotations
 
 import logging
 import re
+from email.utils import formatdate
 from typing import Any
 
 from aiohttp import web
 
 from . import callbacks
 from .backend import BACKEND, BODY, Backend, backend_of, body_of
-from .messages import apply_body, read_body
+from .feed import redact_path
+from .messages import Body, apply_body, read_body
 from .models import (
+    ATTACH_FILES,
     DM,
+    EMBED_LINKS,
+    GUILD_CREATE_ONLY,
     GUILD_TEXT,
     SEND_MESSAGES,
     VIEW_CHANNEL,
@@ -92,7 +97,7 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
     body = await read_body(request)
     request[BODY] = body
     record = RecordedRequest(
-        request.method, path, dict(request.query), dict(request.headers), body.json
+        request.method, path, dict(request.query), _redacted(request.headers), body.json
     )
     world.requests.append(record)
     route = request.match_info.route
@@ -102,11 +107,12 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
         response: web.StreamResponse = error(
             status, f"{status}: {request.match_info.http_exception.reason}"
         )
-    elif not _is_public(path) and request.headers.get("Authorization") != f"Bot {world.token}":
+    elif not _is_public(path) and not _authorized(world, request):
         response = unauthorized()
     else:
         template = route.resource.canonical if route.resource else path
         decision = backend.limiter.admit(request.method, path, template, _major(request.match_info))
+        record.admitted_at = decision.at
         if decision.reject is not None:
             response = decision.reject
         else:
@@ -121,22 +127,61 @@ async def discord_middleware(request: web.Request, handler: Any) -> web.StreamRe
                 response = error(500, "500: Internal Server Error")
             response.headers.update(decision.headers)
     record.status = response.status
+    record.response_headers = dict(response.headers)
+    world.feed.publish(
+        "request",
+        method=request.method,
+        path=redact_path(path),
+        status=response.status,
+        summary=summarize_body(body.json, len(body.files)),
+    )
     world.changed()
     return response
+
+
+def _redacted(headers: Any) -> dict[str, str]:
+    """Request headers as recorded: the token never kept (tests and the sandbox read these)."""
+    kept = dict(headers)
+    for key in list(kept):
+        if key.lower() == "authorization":
+            scheme = kept[key].split(" ", 1)[0] if " " in kept[key] else ""
+            kept[key] = f"{scheme} [redacted]".strip()
+    return kept
+
+
+def _authorized(world: World, request: web.Request) -> bool:
+    header = request.headers.get("Authorization", "")
+    return header.startswith("Bot ") and world.token_valid(header.removeprefix("Bot "))
+
+
+def summarize_body(data: Any, files: int = 0) -> str:
+    """A short, secret-free description of a request body for the event feed."""
+    parts: list[str] = []
+    if isinstance(data, list):
+        parts.append(f"{len(data)} items")
+    elif isinstance(data, dict):
+        if "type" in data and not isinstance(data.get("type"), dict):
+            parts.append(f"type={data['type']}")
+        inner = data.get("data") if isinstance(data.get("data"), dict) else data
+        content = inner.get("content")
+        if isinstance(content, str) and content:
+            preview = content if len(content) <= 80 else content[:79] + "…"
+            parts.append(f"content={preview!r}")
+        for key in ("embeds", "components", "choices"):
+            if inner.get(key):
+                parts.append(f"{key}={len(inner[key])}")
+        if not parts:
+            parts.append("keys=" + ",".join(sorted(map(str, data))[:8]))
+    if files:
+        parts.append(f"files={files}")
+    return " ".join(parts)
 
 
 # -- login, users, gateway -----------------------------------------------------------------
 
 
 async def get_me(request: web.Request) -> web.Response:
-    world = backend_of(request).world
-    me = world.bot.payload() | {
-        "verified": True,
-        "mfa_enabled": False,
-        "locale": "en-US",
-        "email": None,
-    }
-    return json_response(me)
+    return json_response(backend_of(request).world.bot_self_payload())
 
 
 async def get_user(request: web.Request) -> web.Response:
@@ -185,16 +230,12 @@ async def get_gateway(request: web.Request) -> web.Response:
 
 
 async def get_gateway_bot(request: web.Request) -> web.Response:
+    gateway = backend_of(request).gateway
     return json_response(
         {
-            "url": backend_of(request).gateway.url,
-            "shards": 1,
-            "session_start_limit": {
-                "total": 1000,
-                "remaining": 999,
-                "reset_after": 86_400_000,
-                "max_concurrency": 1,
-            },
+            "url": gateway.url,
+            "shards": gateway.recommended_shards,
+            "session_start_limit": gateway.session_start_limit.payload(gateway.clock()),
         }
     )
 
@@ -245,8 +286,11 @@ def _check_app(request: web.Request) -> World:
 def _command_scope(request: web.Request) -> str | None:
     world = _check_app(request)
     guild_id = request.match_info.get("guild_id")
-    if guild_id is not None and guild_id not in world.guilds:
-        raise DiscordError(403, "Missing Access", MISSING_ACCESS)
+    if guild_id is not None:
+        guild = world.guilds.get(guild_id)
+        if guild is None or not guild.bot_present:
+            # Discord answers this for any guild the bot is not in (never 404).
+            raise DiscordError(403, "Missing Access", MISSING_ACCESS)
     return guild_id
 
 
@@ -320,22 +364,41 @@ async def delete_command(request: web.Request) -> web.Response:
 # -- channels and messages -----------------------------------------------------------------
 
 
-def _channel(request: web.Request) -> Channel:
-    channel = backend_of(request).world.channels.get(request.match_info["channel_id"])
-    if channel is None:
+def _channel(request: web.Request, needs: int = VIEW_CHANNEL) -> Channel:
+    """The channel in the path, if the bot may do what ``needs`` says there: an unknown or
+    deleted channel is 404 Unknown Channel; one in a server the bot is not in, or that it
+    cannot see, 403 Missing Access (50001); one where it lacks a permission, 403 Missing
+    Permissions (50013)."""
+    backend = backend_of(request)
+    channel = backend.world.channels.get(request.match_info["channel_id"])
+    if channel is None or channel.deleted:
         raise unknown("Channel", UNKNOWN_CHANNEL)
+    bot_may(backend.world, channel, needs)
     return channel
 
 
-def _bot_may(backend: Backend, channel: Channel, permission: int) -> None:
-    guild = backend.world.guild_of(channel)
-    if guild is None:
-        return
-    perms = guild.permissions_of(backend.world.bot.id)
+def bot_may(world: World, channel: Channel, needs: int) -> None:
+    if channel.guild_id is None:
+        return  # a DM: the bot is one of its two members
+    guild = world.guilds.get(channel.guild_id)
+    if guild is None or not guild.bot_present:
+        raise DiscordError(403, "Missing Access", MISSING_ACCESS)
+    perms = guild.permissions_in(channel, world.bot.id)
     if not perms & VIEW_CHANNEL:
         raise DiscordError(403, "Missing Access", MISSING_ACCESS)
-    if not perms & permission:
+    if needs & ~perms:
         raise DiscordError(403, "Missing Permissions", MISSING_PERMISSIONS)
+
+
+def _content_needs(data: dict[str, Any], body: Body) -> int:
+    """What sending this body needs besides SEND_MESSAGES: EMBED_LINKS for embeds,
+    ATTACH_FILES for uploaded files."""
+    needs = 0
+    if data.get("embeds") or data.get("embed"):
+        needs |= EMBED_LINKS
+    if body.files:
+        needs |= ATTACH_FILES
+    return needs
 
 
 def _message(request: web.Request, channel: Channel) -> Message:
@@ -352,12 +415,11 @@ async def get_channel(request: web.Request) -> web.Response:
 async def create_message(request: web.Request) -> web.Response:
     backend = backend_of(request)
     world = backend.world
-    channel = _channel(request)
+    body = body_of(request)
+    data = dict(body.json or {}) if isinstance(body.json, dict) else {}
+    channel = _channel(request, SEND_MESSAGES | _content_needs(data, body))
     if channel.type not in (GUILD_TEXT, DM):
         raise DiscordError(400, "Cannot send messages in a non-text channel", 50008)
-    _bot_may(backend, channel, SEND_MESSAGES)
-    body = body_of(request)
-    data = dict(body.json or {})
     data["flags"] = int(data.get("flags") or 0) & ~(1 << 6)  # no ephemeral outside interactions
     message = world.new_message(channel.id, channel.guild_id)
     try:
@@ -366,6 +428,7 @@ async def create_message(request: web.Request) -> web.Response:
         del world.messages[message.id]
         raise
     world.post_to_channel(message)
+    world.feed_message("created", message)
     await backend.announce("MESSAGE_CREATE", message)
     return json_response(message.payload())
 
@@ -384,12 +447,14 @@ async def get_message(request: web.Request) -> web.Response:
 
 async def edit_message(request: web.Request) -> web.Response:
     backend = backend_of(request)
-    channel = _channel(request)
+    body = body_of(request)
+    data = dict(body.json or {}) if isinstance(body.json, dict) else {}
+    channel = _channel(request, _content_needs(data, body))
     message = _message(request, channel)
     if message.author is not backend.world.bot:
         raise DiscordError(403, "Cannot edit a message authored by another user", NOT_AUTHOR)
-    body = body_of(request)
-    apply_body(backend.cdn, message, dict(body.json or {}), body, edit=True)
+    apply_body(backend.cdn, message, data, body, edit=True)
+    backend.world.feed_message("edited", message)
     await backend.announce("MESSAGE_UPDATE", message)
     return json_response(message.payload())
 
@@ -398,6 +463,7 @@ async def delete_message(request: web.Request) -> web.Response:
     backend = backend_of(request)
     message = _message(request, _channel(request))
     message.deleted = True
+    backend.world.feed_message("deleted", message)
     await _announce_delete(backend, message)
     return no_content()
 
@@ -410,7 +476,7 @@ async def _announce_delete(backend: Backend, message: Message) -> None:
 
 
 async def typing(request: web.Request) -> web.Response:
-    _channel(request)
+    _channel(request, SEND_MESSAGES)
     return no_content()
 
 
@@ -426,19 +492,21 @@ def _guild(request: web.Request) -> Guild:
     guild = backend_of(request).world.guilds.get(request.match_info["guild_id"])
     if guild is None:
         raise unknown("Guild", UNKNOWN_GUILD)
+    if not guild.bot_present:
+        raise DiscordError(403, "Missing Access", MISSING_ACCESS)
     return guild
 
 
 async def get_guild(request: web.Request) -> web.Response:
     world = backend_of(request).world
     data = _guild(request).payload(world.bot.id)
-    for key in ("channels", "members", "threads", "presences", "voice_states", "joined_at"):
+    for key in GUILD_CREATE_ONLY:
         data.pop(key, None)
     return json_response(data)
 
 
 async def guild_channels(request: web.Request) -> web.Response:
-    return json_response([c.payload() for c in _guild(request).channels])
+    return json_response([c.payload() for c in _guild(request).channels if not c.deleted])
 
 
 async def guild_roles(request: web.Request) -> web.Response:
@@ -495,9 +563,17 @@ def api_routes() -> list[web.RouteDef]:
     return routes + callbacks.routes(a)
 
 
+async def _set_date(request: web.Request, response: web.StreamResponse) -> None:
+    """Every answer carries a ``Date`` header, as Discord's do, read from the fake's clock
+    (``FakeDiscord.clock_skew_s`` puts it ahead of or behind the host's)."""
+    backend = request.app[BACKEND]
+    response.headers["Date"] = formatdate(backend.wall_clock() + backend.clock_skew_s, usegmt=True)
+
+
 def build_app(backend: Backend) -> web.Application:
     app = web.Application(middlewares=[discord_middleware], client_max_size=64 * 1024 * 1024)
     app[BACKEND] = backend
+    app.on_response_prepare.append(_set_date)
     app.add_routes(api_routes())
     app.add_routes(backend.gateway.routes())
     app.add_routes(backend.cdn.routes())

@@ -17,15 +17,19 @@ from aiohttp import web
 
 from .backend import Backend
 from .cdn import Cdn
-from .gateway import Gateway
+from .feed import Event, Subscription
+from .gateway import Gateway, SessionStartLimit
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
+    MESSAGE_COMMAND,
     MESSAGE_COMPONENT,
     MODAL_SUBMIT,
+    USER_COMMAND,
     Callback,
     InteractionRecord,
     build_command_data,
+    build_context_menu_data,
     build_interaction,
     component_data,
     modal_submit_data,
@@ -33,12 +37,16 @@ from .interactions import (
 from .models import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
+    GUILD_CREATE_ONLY,
     GUILD_TEXT,
+    MEMBER_OVERWRITE,
+    ROLE_OVERWRITE,
     CdnFile,
     Channel,
     Guild,
     Member,
     Message,
+    Overwrite,
     Role,
     User,
     as_permission_int,
@@ -113,6 +121,7 @@ class FakeDiscord:
     async def close(self) -> None:
         await self.flush()
         await self.gateway.close()
+        await self.world.feed.close()
         if self._runner is not None:
             await self._runner.cleanup()
             self._runner = None
@@ -161,6 +170,71 @@ class FakeDiscord:
     def global_rate_limit(self, per_second: int | None) -> None:
         self.limiter.global_per_second = per_second
 
+    @property
+    def clock_skew_s(self) -> float:
+        """Seconds the ``Date`` header of every answer is ahead of the host clock (negative:
+        behind); Discord's clock as the bot sees it."""
+        return self.backend.clock_skew_s
+
+    @clock_skew_s.setter
+    def clock_skew_s(self, seconds: float) -> None:
+        self.backend.clock_skew_s = float(seconds)
+
+    @property
+    def snowflake_skew_s(self) -> float:
+        """Seconds the time inside new snowflake ids (messages, interactions…) is ahead of
+        the host clock; discord.py's ``created_at`` and ``Interaction.expires_at`` follow."""
+        return self.world.ids.skew_s
+
+    @snowflake_skew_s.setter
+    def snowflake_skew_s(self, seconds: float) -> None:
+        self.world.ids.skew_s = float(seconds)
+
+    @property
+    def recommended_shards(self) -> int:
+        """``GET /gateway/bot``'s ``shards`` (what ``AutoShardedClient`` launches)."""
+        return self.gateway.recommended_shards
+
+    @recommended_shards.setter
+    def recommended_shards(self, count: int) -> None:
+        self.gateway.recommended_shards = int(count)
+
+    @property
+    def session_start_limit(self) -> SessionStartLimit:
+        """``total``, ``remaining``, ``max_concurrency`` (settable) and ``reset_at``; every
+        IDENTIFY spends one."""
+        return self.gateway.session_start_limit
+
+    @property
+    def max_guilds_per_shard(self) -> int:
+        """A shard identifying with more guilds than this is closed with 4011 (sharding
+        required); Discord's figure is 2500."""
+        return self.gateway.max_guilds_per_shard
+
+    @max_guilds_per_shard.setter
+    def max_guilds_per_shard(self, count: int) -> None:
+        self.gateway.max_guilds_per_shard = int(count)
+
+    @property
+    def identify_interval(self) -> float | None:
+        """Seconds between IDENTIFYs of one rate-limit key (``shard_id % max_concurrency``);
+        Discord: 5. One too soon gets INVALID_SESSION. None lifts the rule."""
+        return self.gateway.identify_interval
+
+    @identify_interval.setter
+    def identify_interval(self, seconds: float | None) -> None:
+        self.gateway.identify_interval = seconds
+
+    @property
+    def cdn_bandwidth(self) -> int | None:
+        """Bytes per second each CDN download is served at (None: as fast as possible);
+        a file's own ``CdnFile.bandwidth`` wins."""
+        return self.cdn.bandwidth
+
+    @cdn_bandwidth.setter
+    def cdn_bandwidth(self, bytes_per_second: int | None) -> None:
+        self.cdn.bandwidth = bytes_per_second
+
     # -- who is who ---------------------------------------------------------------------------
 
     @property
@@ -208,7 +282,7 @@ class FakeDiscord:
             everyone_permissions=as_permission_int(everyone_permissions),
             bot_permissions=as_permission_int(bot_permissions),
         )
-        self._announce("GUILD_CREATE", lambda: guild.payload(self.world.bot.id))
+        self._announce("GUILD_CREATE", lambda: guild.payload(self.world.bot.id), guild.id)
         return guild
 
     def add_channel(
@@ -221,12 +295,14 @@ class FakeDiscord:
         topic: str | None = None,
     ) -> Channel:
         channel = self.world.add_channel(guild, name, nsfw=nsfw, type=type, topic=topic)
-        self._announce("CHANNEL_CREATE", channel.payload)
+        self._announce("CHANNEL_CREATE", channel.payload, guild.id)
         return channel
 
     def add_role(self, guild: Guild, name: str, *, permissions: Any = 0) -> Role:
         role = self.world.add_role(guild, name, as_permission_int(permissions))
-        self._announce("GUILD_ROLE_CREATE", lambda: {"guild_id": guild.id, "role": role.payload()})
+        self._announce(
+            "GUILD_ROLE_CREATE", lambda: {"guild_id": guild.id, "role": role.payload()}, guild.id
+        )
         return role
 
     def add_member(self, guild: Guild, user: User, *, roles: tuple[Role, ...] = ()) -> Member:
@@ -239,6 +315,96 @@ class FakeDiscord:
     def dm_channel(self, user: User) -> Channel:
         return self.world.dm_channel(user)
 
+    # -- changing the world under the bot ---------------------------------------------------
+
+    def set_permissions(
+        self,
+        channel: Channel,
+        target: Role | User | Member | Guild,
+        *,
+        allow: Any = 0,
+        deny: Any = 0,
+    ) -> Overwrite | None:
+        """Set ``channel``'s permission overwrite for a role, a member (a ``User`` or
+        ``Member``), or @everyone (pass the ``Guild``); ``allow=deny=0`` removes it. The bot
+        gets a CHANNEL_UPDATE; REST calls and interactions' ``app_permissions`` follow."""
+        guild = self.world.guild_of(channel)
+        if guild is None:
+            raise ValueError("DM channels have no permission overwrites")
+        if isinstance(target, Guild | Role):
+            target_id, kind = target.id, ROLE_OVERWRITE
+        else:
+            user = target.user if isinstance(target, Member) else target
+            target_id, kind = user.id, MEMBER_OVERWRITE
+        channel.overwrites = [o for o in channel.overwrites if o.id != target_id]
+        overwrite = None
+        allow, deny = as_permission_int(allow), as_permission_int(deny)
+        if allow or deny:
+            overwrite = Overwrite(target_id, kind, allow, deny)
+            # discord.py reads the @everyone overwrite first; Discord lists it first too.
+            if target_id == guild.id:
+                channel.overwrites.insert(0, overwrite)
+            else:
+                channel.overwrites.append(overwrite)
+        self._announce("CHANNEL_UPDATE", channel.payload, guild.id)
+        return overwrite
+
+    def bot_permissions(self, channel: Channel) -> int:
+        """The bot's permissions in ``channel`` as the fake enforces them."""
+        guild = self.world.guild_of(channel)
+        return guild.permissions_in(channel, self.world.bot.id) if guild else 0
+
+    def update_channel(self, channel: Channel, **changes: Any) -> Channel:
+        """Change ``name``, ``nsfw``, ``topic`` or ``position`` of a channel; the bot gets a
+        CHANNEL_UPDATE with the whole channel."""
+        allowed = {"name", "nsfw", "topic", "position"}
+        unknown = set(changes) - allowed
+        if unknown:
+            raise ValueError(f"cannot change {sorted(unknown)}; changeable: {sorted(allowed)}")
+        for key, value in changes.items():
+            setattr(channel, key, value)
+        self._announce("CHANNEL_UPDATE", channel.payload, channel.guild_id)
+        self.world.changed()
+        return channel
+
+    def delete_channel(self, channel: Channel) -> None:
+        """Delete a channel: the bot gets a CHANNEL_DELETE, and REST calls to it answer 404
+        Unknown Channel (10003) from then on."""
+        guild = self.world.guild_of(channel)
+        channel.deleted = True
+        self.world.channels.pop(channel.id, None)
+        if guild is not None:
+            guild.channels = [c for c in guild.channels if c is not channel]
+            if guild.system_channel_id == channel.id:
+                guild.system_channel_id = None
+        self._announce("CHANNEL_DELETE", channel.payload, channel.guild_id)
+        self.world.changed()
+
+    def set_system_channel(self, guild: Guild, channel: Channel | None) -> None:
+        """Make ``channel`` the server's system channel (``system_channel_id``; None clears
+        it); the bot gets a GUILD_UPDATE."""
+        if channel is not None and channel.guild_id != guild.id:
+            raise ValueError(f"#{channel.name} is not a channel of {guild.name!r}")
+        guild.system_channel_id = channel.id if channel else None
+        self._announce("GUILD_UPDATE", lambda: self._guild_update(guild), guild.id)
+        self.world.changed()
+
+    def _guild_update(self, guild: Guild) -> dict[str, Any]:
+        data = guild.payload(self.world.bot.id)
+        for key in GUILD_CREATE_ONLY:
+            data.pop(key, None)
+        return data
+
+    def remove_bot(self, guild: Guild) -> None:
+        """Kick the bot from ``guild``: the owning shard gets GUILD_DELETE (no
+        ``unavailable``: removed, not an outage); REST calls about the server and its
+        channels answer 403 Missing Access (50001), and its members can no longer reach the
+        bot."""
+        self._announce("GUILD_DELETE", lambda: {"id": guild.id}, guild.id)
+        guild.bot_present = False
+        guild.members.pop(self.world.bot.id, None)
+        self.world.changed()
+
     def add_attachment(
         self,
         filename: str,
@@ -247,15 +413,23 @@ class FakeDiscord:
         *,
         width: int | None = None,
         height: int | None = None,
+        bandwidth: int | None = None,
     ) -> CdnFile:
-        """Put bytes on the CDN; pass the result as an attachment option value."""
-        return self.cdn.add(filename, data, content_type, width=width, height=height)
+        """Put bytes on the CDN; pass the result as an attachment option value (or to
+        ``post_message``). ``bandwidth`` (bytes/s) slows this file's downloads."""
+        return self.cdn.add(
+            filename, data, content_type, width=width, height=height, bandwidth=bandwidth
+        )
 
-    def _announce(self, event: str, payload: Callable[[], Any]) -> None:
-        """Tell connected bots about a change made by the test (nothing if none is)."""
-        if not self.gateway.ready_sessions():
+    def _announce(
+        self, event: str, payload: Callable[[], Any], guild_id: str | None = None
+    ) -> None:
+        """Tell the connected bot about a change made by the test: the shard that owns
+        ``guild_id`` (shard 0 for None); nothing if no session is there."""
+        if not self.gateway.sessions_for(guild_id):
             return
-        task = asyncio.get_running_loop().create_task(self.gateway.dispatch(event, payload()))
+        coro = self.gateway.dispatch(event, payload(), guild_id=guild_id)
+        task = asyncio.get_running_loop().create_task(coro)
         self._pending.add(task)
         task.add_done_callback(self._pending.discard)
 
@@ -266,14 +440,24 @@ class FakeDiscord:
 
     # -- the bot's connection ----------------------------------------------------------------
 
-    async def wait_until_ready(self, timeout: float = 10.0) -> None:
-        """Wait until a bot has identified and received READY and every GUILD_CREATE."""
+    async def wait_until_ready(self, timeout: float = 10.0, *, shards: int | None = None) -> None:
+        """Wait until a bot has identified and received READY and every GUILD_CREATE; with
+        ``shards=N``, until each of shards 0..N-1 (of a count of N) has a connected session."""
+
+        def ready() -> bool:
+            connected = self.gateway.connected_sessions()
+            if shards is None:
+                return bool(connected)
+            have = {s.shard[0] for s in connected if s.shard[1] == shards}
+            return have >= set(range(shards))
+
         await self.world.notifier.wait_for(
-            lambda: bool(self.gateway.connected_sessions()),
+            ready,
             timeout,
             lambda: (
-                f"no bot identified on {self.gateway_url}; connections={self.gateway.connections}, "
-                f"requests={self.world.requests[-5:]}"
+                f"no bot identified on {self.gateway_url} (shards={shards}); "
+                f"sessions={[s.shard for s in self.gateway.connected_sessions()]}, "
+                f"connections={self.gateway.connections}, requests={self.world.requests[-5:]}"
             ),
         )
 
@@ -290,18 +474,39 @@ class FakeDiscord:
             lambda: f"no RESUME; connections={self.gateway.connections}",
         )
 
-    async def dispatch(self, event: str, data: Any) -> None:
-        """Send any gateway event to the bot."""
+    async def dispatch(self, event: str, data: Any, *, guild_id: str | None = None) -> None:
+        """Send any gateway event to the shard that owns ``guild_id`` (default: the
+        ``guild_id`` in ``data``; none means shard 0, as for DMs)."""
         await self.flush()
-        if not await self.gateway.dispatch(event, data):
-            raise RuntimeError("no bot is connected; await fd.wait_until_ready() first")
+        if guild_id is None and isinstance(data, dict) and data.get("guild_id"):
+            guild_id = str(data["guild_id"])
+        if not await self.gateway.dispatch(event, data, guild_id=guild_id):
+            raise RuntimeError(self._nobody_for(guild_id))
+
+    def _nobody_for(self, guild_id: str | None) -> str:
+        if not self.gateway.ready_sessions():
+            return "no bot is connected; await fd.wait_until_ready() first"
+        shards = sorted({tuple(s.shard) for s in self.gateway.ready_sessions()})
+        where = f"guild {guild_id}" if guild_id else "DMs"
+        return f"no connected session owns the shard of {where}; sessions' shards: {shards}"
 
     async def _send_interaction(self, record: InteractionRecord) -> InteractionRecord:
         await self.flush()
-        if not self.gateway.ready_sessions():
-            raise RuntimeError("no bot is connected; await fd.wait_until_ready() first")
+        guild_id = record.guild.id if record.guild else None
+        if not self.gateway.sessions_for(guild_id):
+            raise RuntimeError(self._nobody_for(guild_id))
         record.dispatched_at = time.monotonic()  # the 3-second window starts now
-        await self.gateway.dispatch("INTERACTION_CREATE", record.payload)
+        self.world.feed.publish(
+            "interaction",
+            action="dispatched",
+            id=record.id,
+            label=record.label,
+            type=record.type,
+            user_id=record.user.id,
+            channel_id=record.channel.id,
+            guild_id=guild_id,
+        )
+        await self.gateway.dispatch("INTERACTION_CREATE", record.payload, guild_id=guild_id)
         return record
 
     # -- what users do -----------------------------------------------------------------------
@@ -324,7 +529,12 @@ class FakeDiscord:
         user = user or self.default_user
         channel = channel or self.world.dm_channel(user)
         data = build_command_data(
-            self.world, self.world.guild_of(channel), name, path, dict(options or {})
+            self.world,
+            self.world.guild_of(channel),
+            name,
+            path,
+            dict(options or {}),
+            invoker=user,
         )
         record = build_interaction(
             self.world,
@@ -378,6 +588,7 @@ class FakeDiscord:
             path,
             dict(options or {}),
             focused=(focused, value),
+            invoker=user,
         )
         record = build_interaction(
             self.world,
@@ -388,6 +599,108 @@ class FakeDiscord:
             label=f"autocomplete /{' '.join((name, *path))} {focused}={value!r}",
         )
         return await self._send_interaction(record)
+
+    async def message_command(
+        self,
+        name: str,
+        message: Message,
+        *,
+        user: User | None = None,
+        channel: Channel | None = None,
+        permissions: Any = None,
+        app_permissions: Any = None,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """Use the message context menu command ``name`` (Apps → name) on ``message``, as
+        ``user``; ``channel`` defaults to the message's own. The bot gets ``data.target_id``
+        and the message in ``data.resolved.messages``, content included (Discord sends it
+        whatever the intents)."""
+        user = user or self.default_user
+        channel = channel or self.world.channels[message.channel_id]
+        guild = self.world.guild_of(channel)
+        data = build_context_menu_data(self.world, guild, name, MESSAGE_COMMAND, message, user)
+        return await self._context_menu(
+            data, user, channel, f"message menu {name!r} on {message.id}",
+            permissions, app_permissions, locale,
+        )  # fmt: skip
+
+    async def user_command(
+        self,
+        name: str,
+        target_user: User,
+        *,
+        user: User | None = None,
+        channel: Channel | None = None,
+        permissions: Any = None,
+        app_permissions: Any = None,
+        locale: str = "en-US",
+    ) -> InteractionRecord:
+        """Use the user context menu command ``name`` on ``target_user``, as ``user``, in
+        ``channel`` (None: the DM with the bot). The bot gets ``data.target_id`` and the user
+        in ``data.resolved.users`` (plus the partial member in a server)."""
+        user = user or self.default_user
+        channel = channel or self.world.dm_channel(user)
+        guild = self.world.guild_of(channel)
+        data = build_context_menu_data(self.world, guild, name, USER_COMMAND, target_user, user)
+        return await self._context_menu(
+            data, user, channel, f"user menu {name!r} on {target_user.username}",
+            permissions, app_permissions, locale,
+        )  # fmt: skip
+
+    async def _context_menu(
+        self,
+        data: dict[str, Any],
+        user: User,
+        channel: Channel,
+        label: str,
+        permissions: Any,
+        app_permissions: Any,
+        locale: str,
+    ) -> InteractionRecord:
+        record = build_interaction(
+            self.world,
+            APPLICATION_COMMAND,
+            data,
+            user=user,
+            channel=channel,
+            label=label,
+            permissions=permissions,
+            app_permissions=app_permissions,
+            locale=locale,
+        )
+        return await self._send_interaction(record)
+
+    async def post_message(
+        self,
+        channel: Channel,
+        user: User,
+        content: str = "",
+        *,
+        attachments: list[CdnFile | tuple[str, bytes] | tuple[str, bytes, str]] = (),
+    ) -> Message:
+        """``user`` posts a message in ``channel`` (e.g. to use a message menu on it). Each
+        attachment is a ``CdnFile`` (``add_attachment``) or ``(filename, data[,
+        content_type])``, put on the CDN so the bot can download it. The bot's shard gets a
+        MESSAGE_CREATE if it has the messages intent (content emptied without the message
+        content intent, as Discord does)."""
+        guild = self.world.guild_of(channel)
+        if guild is not None:
+            self.world.ensure_member(guild, user)
+        files = [a if isinstance(a, CdnFile) else self.add_attachment(*a) for a in attachments]
+        message = self.world.new_message(
+            channel.id,
+            guild.id if guild else None,
+            author=user,
+            content=content,
+            attachments=[f.payload() for f in files],
+            files={f.filename: f.data for f in files},
+        )
+        self.world.post_to_channel(message)
+        self.world.feed_message("created", message)
+        await self.flush()
+        await self.backend.announce("MESSAGE_CREATE", message)
+        self.world.changed()
+        return message
 
     async def click(
         self,
@@ -521,6 +834,30 @@ class FakeDiscord:
             timeout,
             lambda: f"channel #{channel.name} has {self.channel_messages(channel)}",
         )
+
+    def events(self, backlog: int = 1000) -> Subscription:
+        """An async iterator over everything that happens from now on (``async for event in
+        fd.events(): ...``): ``Event(kind, data, seq, at, dropped)`` where ``kind`` is
+
+        - ``request``: ``method``, ``path`` (tokens replaced by ``{token}``), ``status``,
+          ``summary`` (no headers, never a token);
+        - ``message``: ``action`` (created/edited/deleted), ``id``, ``channel_id``,
+          ``guild_id``, ``ephemeral``, ``message`` (its payload as it now is);
+        - ``interaction``: ``action`` (dispatched/callback/callback_refused), ``id``,
+          ``label``, ``type`` and the rest;
+        - ``gateway``: ``action`` (connect/identify/resume/disconnect/refused), ``shard``…
+
+        At most ``backlog`` events wait for a slow reader; older ones are dropped and the
+        next event read says how many (``dropped``). The fake never waits for a reader.
+        ``close()`` the subscription when done."""
+        return self.world.feed.subscription(backlog)
+
+    def subscribe(
+        self, callback: Callable[[Event], Any], backlog: int = 1000
+    ) -> Callable[[], None]:
+        """Call ``callback(event)`` (plain or async) for every event, from a task of its own;
+        returns the function that stops it. See :meth:`events`."""
+        return self.world.feed.subscribe(callback, backlog)
 
     def requests(self, method: str | None = None, path_prefix: str = "") -> list[RecordedRequest]:
         """Requests the bot made, filtered by method and path prefix (paths exclude /api/v10)."""

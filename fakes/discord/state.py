@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from .feed import EventFeed
 from .models import (
     DEFAULT_BOT_PERMISSIONS,
     DEFAULT_EVERYONE_PERMISSIONS,
@@ -75,6 +76,8 @@ class RecordedRequest:
     status: int = 0
     at: float = field(default_factory=time.monotonic)
     matched: bool = True  # False when no route matched (an endpoint the fake lacks)
+    admitted_at: float | None = None  # when the rate limiter let it through (limiter clock)
+    response_headers: dict[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"<{self.method} {self.path} -> {self.status}>"
@@ -84,7 +87,9 @@ class World:
     def __init__(self, *, token: str, bot_name: str, owner_name: str) -> None:
         self.ids = SnowflakeFactory()
         self.token = token
+        self.token_revoked = False  # Discord reset the token (session starts ran out)
         self.notifier = Notifier()
+        self.feed = EventFeed()
         self.bot = User(self.ids.next(), bot_name, bot=True)
         self.application_id = self.bot.id  # as for every bot created since 2020
         self.owner = User(self.ids.next(), owner_name)
@@ -104,6 +109,17 @@ class World:
 
     def changed(self) -> None:
         self.notifier.notify()
+
+    def token_valid(self, token: str) -> bool:
+        return not self.token_revoked and token == self.token
+
+    def revoke_token(self) -> None:
+        self.token_revoked = True
+
+    def bot_self_payload(self) -> dict[str, Any]:
+        """The bot's user object as it sees itself: READY's ``user`` and ``GET /users/@me``
+        (one place, so the two can never disagree)."""
+        return self.bot.self_payload()
 
     # -- users, guilds, channels ---------------------------------------------------------
 
@@ -191,6 +207,18 @@ class World:
         if channel is not None:
             channel.last_message_id = message.id
 
+    def feed_message(self, action: str, message: Message) -> None:
+        """Put a message's creation, edit or deletion on the event feed, as it now is."""
+        self.feed.publish(
+            "message",
+            action=action,
+            id=message.id,
+            channel_id=message.channel_id,
+            guild_id=message.guild_id,
+            ephemeral=message.ephemeral,
+            message=message.payload(),
+        )
+
     def visible_messages(self, channel_id: str) -> list[Message]:
         return [m for m in self.channel_log.get(channel_id, []) if not m.deleted]
 
@@ -226,15 +254,16 @@ class World:
         self.changed()
         return stored
 
-    def find_command(self, name: str, guild_id: str | None) -> dict[str, Any] | None:
-        """The command a user would see in a guild (guild commands first) or in DMs."""
-        if guild_id is not None:
-            for cmd in self.guild_commands.get(guild_id, []):
-                if cmd["name"] == name and cmd.get("type", 1) == 1:
+    def find_command(
+        self, name: str, guild_id: str | None, ctype: int = 1
+    ) -> dict[str, Any] | None:
+        """The command of type ``ctype`` (1 slash, 2 user menu, 3 message menu) a user would
+        see in a guild (guild commands first) or in DMs."""
+        scopes = [self.guild_commands.get(guild_id, [])] if guild_id is not None else []
+        for commands in [*scopes, self.global_commands]:
+            for cmd in commands:
+                if cmd["name"] == name and cmd.get("type", 1) == ctype:
                     return cmd
-        for cmd in self.global_commands:
-            if cmd["name"] == name and cmd.get("type", 1) == 1:
-                return cmd
         return None
 
     # -- interactions ------------------------------------------------------------------------

@@ -213,16 +213,6 @@ class Env:
 
 
 @pytest.fixture
-async def fd():
-    async with FakeDiscord(token=TOKEN) as fake:
-        restore = point_discordpy_at(fake.rest_url, fake.gateway_url)
-        try:
-            yield fake
-        finally:
-            restore()
-
-
-@pytest.fixture
 async def env(fd: FakeDiscord):
     guild = fd.add_guild("test guild")
     sfw = fd.add_channel(guild, "general")
