@@ -371,7 +371,6 @@ def test_daily_client_limit_text_means_client_scope() -> None:
         decipher(429, body, {"X-RateLimit-ClientReset": "3600"})
     assert caught.value.scope == "client"
     assert caught.value.resets_at == NOW + timedelta(hours=1)
-    assert caught.value.counted is False
 
 
 def test_user_remaining_zero_means_user_scope_relative_reset() -> None:
