@@ -145,7 +145,7 @@ def _settle_charge(db: Database, charge_id: int, cost: int, state: str, at: floa
 
 
 def _release_charges(db: Database, ids: list[int], note: str) -> None:
-    db.executemany(
+    db.conn.executemany(
         "UPDATE ledger_charges SET cost = 0, state = 'reconciled', note = ? WHERE id = ?",
         [(note, i) for i in ids],
     )

@@ -600,3 +600,145 @@ async def test_a_closed_store_refuses_charges_without_keeping_a_reservation(tmp_
     with pytest.raises(StoreClosed):
         await charge_ok(ledger)
     assert (await ledger.guild_status(1)).used == 0
+
+
+# -- reconciling with Imgur's own count -------------------------------------------------------
+
+
+def imgur_counted(clock, count, limit=12_500, **more):
+    return headers(clock, client_limit=limit, client_remaining=limit - count, **more)
+
+
+async def settle_uncertain(ledger, n, guild=1):
+    for _ in range(n):
+        async with ledger.charge(guild, 1, 1, "search") as charge:
+            charge.settle(1, certain=False)
+
+
+async def settle_success(ledger, clock, count, guild=1):
+    async with ledger.charge(guild, 1, 1, "search") as charge:
+        charge.settle(1, certain=True, limits=imgur_counted(clock, count))
+
+
+async def states(store):
+    return [(r["state"], r["cost"]) for r in await rows(store)]
+
+
+async def test_calls_imgur_never_counted_are_released_by_its_count_after_the_grace(
+    open_ledger, clock, store
+):
+    ledger = await open_ledger(reconcile_after_s=60)
+    await settle_uncertain(ledger, 3)  # three 500s: Imgur may have counted them
+    assert (await ledger.guild_status(1)).used == 3
+    clock.advance(61)
+    await settle_success(ledger, clock, count=1)  # Imgur has counted this call only
+    assert (await ledger.guild_status(1)).used == 1
+    assert (await ledger.usage()).used_total == 1
+    await ledger.flush()
+    assert await states(store) == [("reconciled", 0)] * 3 + [("settled", 1)]
+    notes = [r["note"] for r in await rows(store)]
+    assert all("Imgur's count" in n for n in notes[:3]) and notes[3] is None
+
+
+async def test_calls_given_up_within_the_grace_stay_counted(open_ledger, clock, store):
+    # Imgur may still be working on a call the bot stopped waiting for.
+    ledger = await open_ledger(reconcile_after_s=60)
+    await settle_uncertain(ledger, 3)
+    clock.advance(30)
+    await settle_success(ledger, clock, count=1)
+    assert (await ledger.guild_status(1)).used == 4
+    clock.advance(31)
+    await settle_success(ledger, clock, count=2)
+    assert (await ledger.guild_status(1)).used == 2
+
+
+async def test_only_what_imgurs_count_leaves_room_for_is_released(open_ledger, clock, store):
+    ledger = await open_ledger(reconcile_after_s=60)
+    await settle_uncertain(ledger, 3)
+    clock.advance(61)
+    # Imgur counted 2 before this success and this one: one of the three was counted.
+    await settle_success(ledger, clock, count=2)
+    assert (await ledger.guild_status(1)).used == 2
+    await ledger.flush()
+    assert await states(store) == [
+        ("reconciled", 0),
+        ("reconciled", 0),
+        ("uncertain", 1),
+        ("settled", 1),
+    ]
+
+
+async def test_imgur_counting_more_than_the_ledger_knew_adds_an_adjustment(
+    open_ledger, clock, store
+):
+    ledger = await open_ledger(reconcile_after_s=60)
+    await charge_ok(ledger, settle=1)
+    # Another process or app with the same Client-ID: Imgur counted 40.
+    ledger.observe(imgur_counted(clock, 40), None, 200)
+    usage = await ledger.usage()
+    assert usage.used_total == 40
+    assert (await ledger.guild_status(1)).used == 1  # nobody's allowance pays for it
+    await ledger.flush()
+    adjustment = (await rows(store))[-1]
+    assert (adjustment["kind"], adjustment["state"], adjustment["cost"]) == (
+        "imgur-count",
+        "adjustment",
+        39,
+    )
+    assert adjustment["guild_id"] is None and "more than this ledger knew" in adjustment["note"]
+    # Real usage elsewhere is never released: Imgur's later count still includes it.
+    clock.advance(61)
+    await settle_success(ledger, clock, count=41)
+    assert (await ledger.usage()).used_total == 41
+
+
+async def test_the_total_never_drops_below_the_highest_count_imgur_showed(
+    open_ledger, clock, store
+):
+    ledger = await open_ledger(reconcile_after_s=60)
+    await settle_uncertain(ledger, 5)
+    clock.advance(61)
+    # A late answer says 4, but an earlier one (a later moment at Imgur) said 5.
+    ledger.observe(imgur_counted(clock, 6), None, 200)
+    await settle_success(ledger, clock, count=1)
+    assert (await ledger.usage()).used_total >= 6
+
+
+async def test_a_refund_below_imgurs_count_is_made_up(open_ledger, clock):
+    ledger = await open_ledger()
+    async with ledger.charge(1, 1, 1, "search") as charge:
+        ledger.observe(imgur_counted(clock, 1), None, 200)  # counted: ours is in flight
+        assert (await ledger.usage()).used_total == 1
+        charge.settle(0)  # ours never left: that 1 was someone else's
+    assert (await ledger.usage()).used_total == 1
+
+
+async def test_a_count_from_another_imgur_day_is_ignored(open_ledger, clock):
+    ledger = await open_ledger(reconcile_after_s=60)
+    await settle_uncertain(ledger, 3)
+    clock.advance(61)
+    tomorrow = imgur_counted(clock, 1, client_reset=86_000)  # Imgur's day ends tomorrow
+    async with ledger.charge(1, 1, 1, "search") as charge:
+        charge.settle(1, certain=True, limits=tomorrow)
+    assert (await ledger.guild_status(1)).used == 4
+
+
+async def test_doubtful_credits_and_imgurs_count_survive_a_restart(open_ledger, clock, store):
+    ledger = await open_ledger(reconcile_after_s=60)
+    await settle_uncertain(ledger, 2)
+    async with ledger.charge(1, 1, 1, "search"):  # in flight when the process dies
+        await ledger.flush()
+        ledger.observe(imgur_counted(clock, 1), None, 200)
+        await ledger.flush()
+        again = await open_ledger(reconcile_after_s=60)
+    assert (await again.guild_status(1)).used == 3  # the orphan counts in full
+    clock.advance(61)
+    await settle_success(again, clock, count=1)  # none of the three reached Imgur
+    assert (await again.guild_status(1)).used == 1
+    await again.flush()
+    assert sorted(s for s, _ in await states(store)) == [
+        "reconciled",
+        "reconciled",
+        "reconciled",
+        "settled",
+    ]
