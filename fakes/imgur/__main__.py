@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bot.clock import FakeClock
 from fakes.imgur.app import run
+from fakes.imgur.clock import ManualClock
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -26,14 +26,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--fake-clock",
         action="store_true",
-        help="run on a FakeClock moved by POST /_emulator/clock (simulated days)",
+        help="time stands still until POST /_emulator/clock moves it (simulated days)",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    extra = {"clock": FakeClock()} if args.fake_clock else {}
+    extra = {"clock": ManualClock()} if args.fake_clock else {}
     try:
         run(
             args.host,

@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.clock import Clock, SystemClock
+from fakes.imgur.clock import Clock, SystemClock
 
 RateLimitShape = Literal["classic", "errors"]
 UserResetMode = Literal["relative", "epoch"]
@@ -76,4 +76,6 @@ class EmulatorConfig:
     # Bytes of generated media kept in memory.
     media_cache_bytes: int = 64 * MIB
 
+    # Any object with now() -> aware datetime and monotonic() -> float (clock.Clock);
+    # bot.clock.FakeClock and clock.ManualClock both fit.
     clock: Clock = field(default_factory=SystemClock)
