@@ -28,12 +28,26 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         action="store_true",
         help="time stands still until POST /_emulator/clock moves it (simulated days)",
     )
+    parser.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=75.0,
+        help="seconds before an idle keep-alive connection is closed",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=None,
+        help="secret that unlocks /_emulator from any host (default: $IMGUR_EMULATOR_ADMIN_TOKEN;"
+        " the environment keeps it out of the process list)",
+    )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    extra = {"clock": ManualClock()} if args.fake_clock else {}
+    extra: dict = {"clock": ManualClock()} if args.fake_clock else {}
+    if args.admin_token:
+        extra["admin_token"] = args.admin_token
     try:
         run(
             args.host,
@@ -49,6 +63,7 @@ def main(argv: list[str] | None = None) -> None:
             rate_limit_429_shape=args.rate_limit_shape,
             user_reset_mode=args.user_reset,
             rapidapi_key=args.rapidapi_key,
+            keepalive_timeout=args.keepalive_timeout,
             **extra,
         )
     except KeyboardInterrupt:

@@ -71,6 +71,9 @@ class EmulatorConfig:
 
     # Added to every API call (seconds), e.g. 0.3 to mimic a slow Imgur in a benchmark.
     latency: float = 0.0
+    # Seconds an idle keep-alive connection stays open before the server closes it (a
+    # common server default; aiohttp's own would be an hour).
+    keepalive_timeout: float = 75.0
     # Take the client IP (the "user" of the hourly limit) from X-Forwarded-For.
     trust_forwarded_for: bool = False
     # Bytes of generated media kept in memory.
@@ -79,3 +82,7 @@ class EmulatorConfig:
     # Any object with now() -> aware datetime and monotonic() -> float (clock.Clock);
     # bot.clock.FakeClock and clock.ManualClock both fit.
     clock: Clock = field(default_factory=SystemClock)
+
+    # Secret that unlocks the admin API (/_emulator) from any Host; None = loopback only.
+    # Kept out of repr so it never lands in a log line or a traceback.
+    admin_token: str | None = field(default=None, repr=False)
