@@ -22,6 +22,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--upload-limit", type=int, default=50)
     parser.add_argument("--rate-limit-shape", choices=("classic", "errors"), default="classic")
     parser.add_argument("--user-reset", choices=("relative", "epoch"), default="relative")
+    parser.add_argument(
+        "--rate-headers",
+        choices=("modern", "2017"),
+        default="modern",
+        help="rate-limit header spelling: lower-case as Imgur sends since 2024, or 2017's",
+    )
     parser.add_argument("--rapidapi-key", default=None)
     parser.add_argument(
         "--fake-clock",
@@ -62,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
             upload_hourly_limit=args.upload_limit,
             rate_limit_429_shape=args.rate_limit_shape,
             user_reset_mode=args.user_reset,
+            rate_header_style=args.rate_headers,
             rapidapi_key=args.rapidapi_key,
             keepalive_timeout=args.keepalive_timeout,
             **extra,

@@ -153,8 +153,16 @@ class Accounting:
         if window is not None and window.used > 0:
             window.used -= 1
 
-    def headers(self, caller: Caller, *, is_post: bool, user_reset_mode: str) -> dict[str, str]:
-        """Every §3.2 header; the X-Post-* trio only on POSTs."""
+    def headers(
+        self, caller: Caller, *, is_post: bool, user_reset_mode: str, style: str = "modern"
+    ) -> dict[str, str]:
+        """The §3.2 headers as Imgur of ``style``'s era sends them (see ``RateHeaderStyle``).
+
+        ``modern`` (recorded 2024): all lower-case, the six ``x-ratelimit-*`` on every
+        answer and the ``x-post-rate-limit-*`` trio added on POSTs. ``2017`` (Imgur's
+        Postman samples): ``X-RateLimit-*`` spelling without ``ClientReset``, and a POST
+        carries the ``X-Post-Rate-Limit-*`` trio *instead of* the others.
+        """
         cfg = self.config
         now = self._now()
         client, user, post, _upload = self.windows(caller, now)
@@ -169,11 +177,17 @@ class Accounting:
             "X-RateLimit-ClientRemaining": str(max(0, cfg.client_daily_limit - client.used)),
             "X-RateLimit-ClientReset": str(client.reset_in(now)),
         }
+        posts = {}
         if is_post:
-            headers["X-Post-Rate-Limit-Limit"] = str(cfg.post_hourly_limit)
-            headers["X-Post-Rate-Limit-Remaining"] = str(max(0, cfg.post_hourly_limit - post.used))
-            headers["X-Post-Rate-Limit-Reset"] = str(post.reset_in(now))
-        return headers
+            posts = {
+                "X-Post-Rate-Limit-Limit": str(cfg.post_hourly_limit),
+                "X-Post-Rate-Limit-Remaining": str(max(0, cfg.post_hourly_limit - post.used)),
+                "X-Post-Rate-Limit-Reset": str(post.reset_in(now)),
+            }
+        if style == "2017":
+            del headers["X-RateLimit-ClientReset"]
+            return posts or headers
+        return {name.lower(): value for name, value in (headers | posts).items()}
 
     def credits(self, caller: Caller) -> dict[str, int]:
         """The body of ``GET /3/credits`` (UserReset always an epoch, as documented)."""

@@ -44,6 +44,7 @@ from fakes.imgur.state import State
 SETTINGS: dict[str, type] = {
     "rate_limit_429_shape": str,
     "user_reset_mode": str,
+    "rate_header_style": str,
     "client_daily_limit": int,
     "user_hourly_limit": int,
     "post_hourly_limit": int,
@@ -55,6 +56,7 @@ SETTINGS: dict[str, type] = {
 CHOICES = {
     "rate_limit_429_shape": ("classic", "errors"),
     "user_reset_mode": ("relative", "epoch"),
+    "rate_header_style": ("modern", "2017"),
     "oversize_mode": ("classic", "413"),
 }
 

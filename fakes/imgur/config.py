@@ -16,6 +16,9 @@ from fakes.imgur.clock import Clock, SystemClock
 RateLimitShape = Literal["classic", "errors"]
 UserResetMode = Literal["relative", "epoch"]
 OversizeMode = Literal["classic", "413"]
+# How rate-limit headers are spelled and where they appear (accounting.Accounting.headers):
+# "modern" as recorded in 2024 (lower-case names), "2017" as in Imgur's Postman samples.
+RateHeaderStyle = Literal["modern", "2017"]
 
 MIB = 1024 * 1024
 
@@ -42,6 +45,8 @@ class EmulatorConfig:
     rate_limit_429_shape: RateLimitShape = "classic"
     # ``X-RateLimit-UserReset`` as seconds until reset (2023+) or a unix epoch (docs).
     user_reset_mode: UserResetMode = "relative"
+    # Spelling and placement of the rate-limit headers (see RateHeaderStyle).
+    rate_header_style: RateHeaderStyle = "modern"
 
     # Base of every ``link`` the emulator returns; None = the URL it listens on.
     public_url: str | None = None

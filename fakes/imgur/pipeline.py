@@ -214,7 +214,12 @@ def _rate_headers(state: State, caller: Caller, method: str, faults: list[Fault]
         mode = "epoch"
     elif "user_reset_relative" in kinds:
         mode = "relative"
-    return state.accounting.headers(caller, is_post=method == "POST", user_reset_mode=mode)
+    return state.accounting.headers(
+        caller,
+        is_post=method == "POST",
+        user_reset_mode=mode,
+        style=state.config.rate_header_style,
+    )
 
 
 async def _api(request: web.Request, state: State, faults: list[Fault]) -> web.Response:

@@ -842,7 +842,7 @@ def is_json(body: bytes) -> bool:
         ("empty_body", lambda s, h, b: s == 200 and b == b""),
         (
             "missing_rate_headers",
-            lambda s, h, b: s == 200 and not any(k.startswith("X-RateLimit") for k in h),
+            lambda s, h, b: s == 200 and not any("ratelimit" in k.lower() for k in h),
         ),
         ("user_reset_epoch", lambda s, h, b: int(h["X-RateLimit-UserReset"]) > 10**9),
     ],
