@@ -75,7 +75,7 @@ async def image_get(call: Call, image_id: str) -> Reply:
 
 async def image_update(call: Call, key: str) -> Reply:
     image = _image_for_write(call, key)
-    form = await call.form()
+    form = await call.require_any("title", "description")
     if "title" in form:
         image.title = str(form["title"])
     if "description" in form:
@@ -186,34 +186,44 @@ def _album_for_write(call: Call, key: str) -> AlbumRecord:
 
 
 async def _images_to_add(call: Call) -> list[ImageRecord]:
-    """Images named by ``deletehashes`` (anyone) and ``ids`` (the caller's own)."""
+    """Images named by ``deletehashes`` (anyone) and ``ids`` (the caller's own).
+
+    A name that matches no image is a 404: silently skipping it would hide the caller's bug.
+    """
     catalogue = call.state.catalogue
     found: list[ImageRecord] = []
     for deletehash in await call.list_param("deletehashes"):
         image = catalogue.by_deletehash.get(deletehash)
-        if isinstance(image, ImageRecord):
-            found.append(image)
+        if not isinstance(image, ImageRecord):
+            raise _image_404(deletehash)
+        found.append(image)
     for image_id in await call.list_param("ids"):
         image = catalogue.images.get(image_id)
         if image is None:
-            continue
+            raise _image_404(image_id)
         if not _owns(call, image):
             raise ApiError(403, PERMISSION_DENIED)
         found.append(image)
     return found
 
 
+ALBUM_FIELDS = ("title", "description", "privacy", "layout", "cover", "ids", "deletehashes")
+PRIVACY = ("public", "hidden", "secret")
+LAYOUTS = ("blog", "grid", "horizontal", "vertical")
+
+
 async def _apply_album_fields(call: Call, album: AlbumRecord) -> None:
     form = await call.form()
-    for name in ("title", "description"):
+    for name, allowed in (("privacy", PRIVACY), ("layout", LAYOUTS)):
+        if name in form and form[name] not in allowed:
+            raise ApiError(400, f"Invalid {name} {form[name]!r}: use one of {', '.join(allowed)}")
+    cover = form.get("cover")
+    if cover and cover not in album.image_ids:
+        raise ApiError(400, f"The cover {cover!r} is not an image of this album")
+    for name in ("title", "description", "privacy", "layout"):
         if name in form:
             setattr(album, name, str(form[name]))
-    if form.get("privacy") in ("public", "hidden", "secret"):
-        album.privacy = str(form["privacy"])
-    if form.get("layout") in ("blog", "grid", "horizontal", "vertical"):
-        album.layout = str(form["layout"])
-    cover = form.get("cover")
-    if cover and cover in album.image_ids:
+    if cover:
         album.cover = str(cover)
 
 
@@ -264,7 +274,7 @@ async def album_image(call: Call, album_id: str, image_id: str) -> Reply:
 
 async def album_update(call: Call, key: str) -> Reply:
     album = _album_for_write(call, key)
-    form = await call.form()
+    form = await call.require_any(*ALBUM_FIELDS)
     if any(k in form for k in ("ids", "ids[]", "deletehashes", "deletehashes[]")):
         album.image_ids = list(dict.fromkeys(i.id for i in await _images_to_add(call)))
         album.cover = album.image_ids[0] if album.image_ids else None
@@ -275,6 +285,7 @@ async def album_update(call: Call, key: str) -> Reply:
 
 async def album_add(call: Call, key: str) -> Reply:
     album = _album_for_write(call, key)
+    await call.require_any("ids", "deletehashes")
     for image in await _images_to_add(call):
         if image.id not in album.image_ids:
             album.image_ids.append(image.id)
@@ -284,6 +295,7 @@ async def album_add(call: Call, key: str) -> Reply:
 
 async def album_remove_images(call: Call, key: str) -> Reply:
     album = _album_for_write(call, key)
+    await call.require_any("ids")
     gone = set(await call.list_param("ids"))
     album.image_ids = [i for i in album.image_ids if i not in gone]
     if album.cover in gone:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -17,6 +18,7 @@ from fakes.imgur.listings import Listings
 from fakes.imgur.media import MediaStore
 from fakes.imgur.oauth import AccessToken, Tokens
 from fakes.imgur.render import Page, Renderer
+from fakes.imgur.responses import ApiError
 from fakes.imgur.stats import Stats
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -100,21 +102,44 @@ class Call:
         return self.flag("mature")
 
     async def form(self) -> MultiDict | MultiDictProxy:
-        """Query and body parameters together (imgurpython sends GET params twice)."""
+        """Query and body parameters together (imgurpython sends GET params twice).
+
+        The body may be urlencoded, multipart/form-data (as Imgur's own Postman collection
+        sends album and image edits) or JSON; every write reads it the same way. File
+        parts are left out: only uploads take files, and they read the body themselves.
+        """
         if self._form is None:
             merged: MultiDict[Any] = MultiDict(self.query)
-            if self.request.can_read_body and not self.request.content_type.startswith(
-                "multipart/"
-            ):
-                if self.request.content_type == "application/json":
-                    body = await self.request.json()
-                    if isinstance(body, dict):
-                        for key, value in body.items():
-                            merged.add(key, value)
+            request = self.request
+            if request.can_read_body:
+                if request.content_type == "application/json":
+                    for key, value in (await self._json_object()).items():
+                        merged.add(key, value)
                 else:
-                    merged.extend(await self.request.post())
+                    # aiohttp parses urlencoded and multipart bodies alike (other types
+                    # give nothing, and the route then says what is missing).
+                    posted = await request.post()
+                    merged.extend((k, v) for k, v in posted.items() if isinstance(v, str))
             self._form = merged
         return self._form
+
+    async def _json_object(self) -> dict[str, Any]:
+        try:
+            body = json.loads(await self.request.read() or b"{}")
+        except ValueError as exc:
+            raise ApiError(400, f"The request body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ApiError(400, "The JSON request body must be an object of parameters")
+        return body
+
+    async def require_any(self, *names: str) -> MultiDict | MultiDictProxy:
+        """The parameters, or Imgur's 400 when none of ``names`` was sent (a dropped write
+        must fail loudly, not answer ``data: true``)."""
+        form = await self.form()
+        if not any(_given(form.get(n)) or _given(form.get(f"{n}[]")) for n in names):
+            wanted = " or ".join(names)
+            raise ApiError(400, f"Missing required parameter: {wanted}")
+        return form
 
     async def list_param(self, name: str) -> list[str]:
         """``ids[]=a&ids[]=b``, ``ids=a,b`` or a JSON list: all the same to Imgur."""
@@ -127,6 +152,10 @@ class Call:
                 else:
                     values.extend(v for v in str(value).split(",") if v)
         return [v.strip() for v in values if v.strip()]
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value != "" and value != []
 
 
 @dataclass
