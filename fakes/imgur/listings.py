@@ -1,9 +1,8 @@
 """Gallery-like lists: which posts, in which order, 60 to a page (§1 paging, §5.1).
 
 Every list (front page, search, tag, subreddit, memes) is computed once per distinct
-(kind, parameters, mature) and cached: the generated catalogue never changes while the
-emulator runs (uploads are not shared to the gallery), so the caches stay valid until a
-reset builds a new catalogue.
+(kind, parameters, mature) and cached: the gallery changes only when an owner deletes one
+of its posts (uploads are not shared to the gallery), and then ``clear`` drops them all.
 """
 
 from __future__ import annotations
@@ -87,6 +86,12 @@ class Listings:
         self._cache: dict[tuple, list[Post]] = {}
         self._search_cache: OrderedDict[tuple, list[Post]] = OrderedDict()
         self._index: SearchIndex | None = None
+
+    def clear(self) -> None:
+        """Forget every computed list: the catalogue lost a post (an owner deleted it)."""
+        self._cache.clear()
+        self._search_cache.clear()
+        self._index = None
 
     @property
     def anchor(self) -> int:

@@ -42,11 +42,10 @@ def _image_404(image_id: str) -> ApiError:
 
 
 def _owns(call: Call, record: ImageRecord | AlbumRecord) -> bool:
-    return (
-        call.token is not None
-        and record.account_url is not None
-        and record.account_url.lower() == call.token.username.lower()
-    )
+    if call.token is None:
+        return False
+    owner = call.state.catalogue.owner_of(record)
+    return owner is not None and owner.lower() == call.token.username.lower()
 
 
 def _for_write(call: Call, key: str, kind: type[R], by_id: dict[str, R], missing: ApiError) -> R:
@@ -81,13 +80,13 @@ async def image_update(call: Call, key: str) -> Reply:
     if "description" in form:
         image.description = str(form["description"])
     call.state.forget_rendered(image.id)
+    if image.album_id:  # the album's cached JSON embeds this image
+        call.state.forget_rendered(image.album_id)
     return Reply(True)
 
 
 async def image_delete(call: Call, key: str) -> Reply:
-    image = _image_for_write(call, key)
-    call.state.catalogue.remove_image(image)
-    call.state.media.forget(image.id)
+    call.state.delete_image(_image_for_write(call, key))
     return Reply(True)
 
 
@@ -290,6 +289,7 @@ async def album_add(call: Call, key: str) -> Reply:
         if image.id not in album.image_ids:
             album.image_ids.append(image.id)
     album.cover = album.cover or (album.image_ids[0] if album.image_ids else None)
+    call.state.forget_rendered(album.id)
     return Reply(True)
 
 
@@ -300,12 +300,12 @@ async def album_remove_images(call: Call, key: str) -> Reply:
     album.image_ids = [i for i in album.image_ids if i not in gone]
     if album.cover in gone:
         album.cover = album.image_ids[0] if album.image_ids else None
+    call.state.forget_rendered(album.id)
     return Reply(True)
 
 
 async def album_delete(call: Call, key: str) -> Reply:
-    album = _album_for_write(call, key)
-    call.state.catalogue.remove_album(album)
+    call.state.delete_album(_album_for_write(call, key))
     return Reply(True)
 
 

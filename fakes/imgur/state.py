@@ -12,7 +12,7 @@ from multidict import MultiDict, MultiDictProxy
 
 from fakes.imgur.accounting import Accounting, Caller
 from fakes.imgur.config import EmulatorConfig
-from fakes.imgur.data import Catalogue, generate_catalogue
+from fakes.imgur.data import AlbumRecord, Catalogue, ImageRecord, generate_catalogue
 from fakes.imgur.faults import Faults
 from fakes.imgur.listings import Listings
 from fakes.imgur.media import MediaStore
@@ -58,6 +58,24 @@ class State:
     def forget_rendered(self, item_id: str) -> None:
         for renderer in self._renderers.values():
             renderer.forget(item_id)
+
+    def delete_image(self, image: ImageRecord) -> None:
+        """Gone everywhere: lookups, albums, gallery lists, cached JSON and served bytes."""
+        listed = image.id in self.catalogue.posts_by_id
+        holders = self.catalogue.remove_image(image)
+        self.media.forget(image.id)
+        self._after_removal(listed, image.id, *(a.id for a in holders))
+
+    def delete_album(self, album: AlbumRecord) -> None:
+        listed = album.id in self.catalogue.posts_by_id
+        self.catalogue.remove_album(album)
+        self._after_removal(listed, album.id)
+
+    def _after_removal(self, listed: bool, *item_ids: str) -> None:
+        if listed:  # a gallery post: every cached list may hold it
+            self.listings.clear()
+        for item_id in item_ids:
+            self.forget_rendered(item_id)
 
     def renderer(self, base: str) -> Renderer:
         renderer = self._renderers.get(base)
