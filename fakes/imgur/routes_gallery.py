@@ -190,9 +190,12 @@ async def memegen_defaults(call: Call) -> Reply:
 
 
 def _listing(
-    handler, tail, sorts, default_sort, default_window, route_name, **bound
+    handler, tail, sorts, default_sort, default_window, route_name, *, items=True, **bound
 ) -> Route | None:
-    parsed = parse_tail(tail, sorts, default_sort, default_window)
+    """A list route, tolerant of unknown segments; but where the list also has item
+    lookups (``items``), a lone unknown segment is an item id: None, for the caller."""
+    strict = items and len(tail) == 1
+    parsed = parse_tail(tail, sorts, default_sort, default_window, strict=strict)
     if parsed is None:
         return None
     sort, window, page = parsed
@@ -216,9 +219,13 @@ def resolve_gallery(method: str, segments: list[str]) -> Route | None:
         )
     head, rest = segments[0], segments[1:]
     if head in SECTIONS:
-        return _listing(gallery_list, rest, GALLERY_SORTS, "viral", "day", "gallery", section=head)
+        return _listing(
+            gallery_list, rest, GALLERY_SORTS, "viral", "day", "gallery", items=False, section=head
+        )
     if head == "search":
-        return _listing(gallery_search, rest, SEARCH_SORTS, "time", "all", "gallery.search")
+        return _listing(
+            gallery_search, rest, SEARCH_SORTS, "time", "all", "gallery.search", items=False
+        )
     if head in ("image", "album") and len(rest) == 1:
         handler = gallery_image if head == "image" else gallery_album
         return Route(f"gallery.{head}", partial(handler, item_id=rest[0]))
