@@ -1,7 +1,9 @@
 """The admin HTTP API under ``/_emulator`` (never faulted, never charged).
 
 =========================================  ====================================================
-``GET    /_emulator/stats``                calls by route/path, credits, 429s, faults applied
+``GET    /_emulator/stats``                calls by route/path, credits (``by_client``: per
+                                           Client-ID; ``credits_by_day``: per Client-ID and
+                                           daily window), 429s, faults applied
 ``GET    /_emulator/faults``               active faults
 ``POST   /_emulator/faults``               add one: ``{"kind", "path_prefix"?, "times"?,
                                            "method"?, "params"?}`` -> the fault (with ``id``)
@@ -142,7 +144,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(_state(request).stats.snapshot())
+    state = _state(request)
+    return web.json_response(
+        {**state.stats.snapshot(), "credits_by_day": state.accounting.charged_by_day()}
+    )
 
 
 async def list_faults(request: web.Request) -> web.Response:

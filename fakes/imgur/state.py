@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -33,6 +34,8 @@ class State:
         self.media = MediaStore(config.media_cache_bytes)
         # Set by Emulator/run once the socket is bound; the default public base URL.
         self.listen_url: str | None = None
+        # Delayed requests still being answered, maybe for a client that has gone.
+        self.in_flight: set[asyncio.Future] = set()
         self._build_world()
 
     def _build_world(self) -> None:
