@@ -12,8 +12,9 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from fakes.imgur.accounting import Accounting, Caller
+from fakes.imgur.comments import Comments
 from fakes.imgur.config import EmulatorConfig
-from fakes.imgur.data import AlbumRecord, Catalogue, ImageRecord, generate_catalogue
+from fakes.imgur.data import Account, AlbumRecord, Catalogue, ImageRecord, generate_catalogue
 from fakes.imgur.faults import Faults
 from fakes.imgur.listings import Listings
 from fakes.imgur.media import MediaStore
@@ -42,6 +43,10 @@ class State:
         self.catalogue: Catalogue = generate_catalogue(self.config.seed, self.config.item_count)
         self.listings = Listings(self.catalogue)
         self.tokens = Tokens(self.config, self.catalogue)
+        self.comments = Comments(self.catalogue)
+        # Username (lower case) -> favourite item ids, oldest first / changed settings.
+        self.favourites: dict[str, dict[str, None]] = {}
+        self._settings: dict[str, dict[str, Any]] = {}
         self._renderers: dict[str, Renderer] = {}
 
     def reset(self) -> None:
@@ -51,6 +56,34 @@ class State:
         self.accounting.reset()
         self.media.clear()
         self._build_world()
+
+    def settings_of(self, account: Account) -> dict[str, Any]:
+        """An account's settings (§6.7), as changed through ``/3/account/me/settings``."""
+        settings = self._settings.get(account.url.lower())
+        if settings is None:
+            settings = self._settings[account.url.lower()] = {
+                "account_url": account.url,
+                "email": f"{account.url.lower()}@example.invalid",
+                "high_quality": False,
+                "public_images": False,
+                "album_privacy": "hidden",
+                "pro_expiration": account.pro_expiration,
+                "accepted_gallery_terms": True,
+                "active_emails": [],
+                "messaging_enabled": True,
+                "comment_replies": True,
+                "blocked_users": [],
+                "show_mature": self.config.user_show_mature,
+                "newsletter_subscribed": False,
+                "first_party": True,
+                "bio": account.bio,
+            }
+        return settings
+
+    def show_mature(self, username: str) -> bool:
+        """Whether a signed-in user sees NSFW in galleries: their setting, else the config."""
+        settings = self._settings.get(username.lower())
+        return bool(settings["show_mature"]) if settings else self.config.user_show_mature
 
     def public_base(self, request: web.Request) -> str:
         base = self.config.public_url or self.listen_url
@@ -118,8 +151,8 @@ class Call:
     @property
     def mature(self) -> bool:
         """NSFW visible? Client-ID calls: ``mature=true``; users: their account setting."""
-        if self.is_user:
-            return self.state.config.user_show_mature
+        if self.token is not None:
+            return self.state.show_mature(self.token.username)
         return self.flag("mature")
 
     async def form(self) -> MultiDict | MultiDictProxy:
