@@ -29,13 +29,14 @@ from aiohttp import web
 
 from fakes.imgur.accounting import Caller
 from fakes.imgur.admin import add_admin_routes
-from fakes.imgur.config import MIB, EmulatorConfig
+from fakes.imgur.config import EmulatorConfig
 from fakes.imgur.data import Catalogue
 from fakes.imgur.faults import Faults
 from fakes.imgur.oauth import TokenGrant
 from fakes.imgur.pipeline import STATE_KEY, handle
 from fakes.imgur.state import State
 from fakes.imgur.stats import Stats
+from fakes.imgur.uploads import body_limit
 
 BACKLOG = 1024  # pending connections the listening socket holds
 
@@ -50,8 +51,9 @@ log = logging.getLogger("fakes.imgur")
 def make_app(config: EmulatorConfig | None = None) -> web.Application:
     """The aiohttp application, for embedding in another server or test runner."""
     config = config or EmulatorConfig()
-    # Large enough for a 200 MB video sent as multipart (uploads are size-checked anyway).
-    app = web.Application(client_max_size=config.max_video_bytes + 16 * MIB)
+    # Large enough for the biggest video sent as base64 in a urlencoded form; anything
+    # bigger gets Imgur's own over-size answer (uploads.read_form), not aiohttp's 413.
+    app = web.Application(client_max_size=body_limit(config.max_video_bytes))
     app[STATE_KEY] = State(config)
     add_admin_routes(app)
     app.router.add_route("*", "/{tail:.*}", handle)
