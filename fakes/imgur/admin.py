@@ -13,7 +13,7 @@
 ``POST   /_emulator/tokens``               issue a token: ``{"username"?, "client_id"?}``
 ``GET    /_emulator/settings``             the switchable settings
 ``POST   /_emulator/settings``             change them (429 shape, UserReset mode, limits...)
-``POST   /_emulator/clock``                ``{"advance": seconds}`` when running a FakeClock
+``POST   /_emulator/clock``                ``{"advance": seconds}`` on a clock that can advance
 ``GET    /_emulator/catalogue``            counts and sample ids/tags for tests and demos
 =========================================  ====================================================
 
