@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from bot.clock import FakeClock
 from fakes.imgur.app import run
+from fakes.imgur.clock import ManualClock
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -22,18 +22,38 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--upload-limit", type=int, default=50)
     parser.add_argument("--rate-limit-shape", choices=("classic", "errors"), default="classic")
     parser.add_argument("--user-reset", choices=("relative", "epoch"), default="relative")
+    parser.add_argument(
+        "--rate-headers",
+        choices=("modern", "2017"),
+        default="modern",
+        help="rate-limit header spelling: lower-case as Imgur sends since 2024, or 2017's",
+    )
     parser.add_argument("--rapidapi-key", default=None)
     parser.add_argument(
         "--fake-clock",
         action="store_true",
-        help="run on a FakeClock moved by POST /_emulator/clock (simulated days)",
+        help="time stands still until POST /_emulator/clock moves it (simulated days)",
+    )
+    parser.add_argument(
+        "--keepalive-timeout",
+        type=float,
+        default=75.0,
+        help="seconds before an idle keep-alive connection is closed",
+    )
+    parser.add_argument(
+        "--admin-token",
+        default=None,
+        help="secret that unlocks /_emulator from any host (default: $IMGUR_EMULATOR_ADMIN_TOKEN;"
+        " the environment keeps it out of the process list)",
     )
     return parser.parse_args(argv)
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    extra = {"clock": FakeClock()} if args.fake_clock else {}
+    extra: dict = {"clock": ManualClock()} if args.fake_clock else {}
+    if args.admin_token:
+        extra["admin_token"] = args.admin_token
     try:
         run(
             args.host,
@@ -48,7 +68,9 @@ def main(argv: list[str] | None = None) -> None:
             upload_hourly_limit=args.upload_limit,
             rate_limit_429_shape=args.rate_limit_shape,
             user_reset_mode=args.user_reset,
+            rate_header_style=args.rate_headers,
             rapidapi_key=args.rapidapi_key,
+            keepalive_timeout=args.keepalive_timeout,
             **extra,
         )
     except KeyboardInterrupt:

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Literal
 
 from fakes.imgur.config import EmulatorConfig
@@ -76,6 +76,8 @@ class Accounting:
         self.uploads: dict[str, Window] = {}
         # Client -> (year, month) -> starts of the daily windows in which it ran out.
         self.exhausted_days: dict[str, dict[tuple[int, int], set[float]]] = {}
+        # Client -> start of a daily window -> credits charged in it (the ledger's check).
+        self.charged: dict[str, dict[float, int]] = {}
 
     def reset(self) -> None:
         self.__init__(self.config)
@@ -118,6 +120,9 @@ class Accounting:
         if is_upload and upload.used + 1 > cfg.upload_hourly_limit:
             return Verdict("upload", 0, upload.reset_in(now))
         client.charge(cost, now)
+        days = self.charged.setdefault(caller.client_id, {})
+        start = client.started if client.started is not None else now  # set by charge()
+        days[start] = days.get(start, 0) + cost
         user.charge(cost, now)
         if is_post and not caller.commercial:
             post.charge(1, now)
@@ -153,8 +158,23 @@ class Accounting:
         if window is not None and window.used > 0:
             window.used -= 1
 
-    def headers(self, caller: Caller, *, is_post: bool, user_reset_mode: str) -> dict[str, str]:
-        """Every §3.2 header; the X-Post-* trio only on POSTs."""
+    def headers(
+        self,
+        caller: Caller,
+        *,
+        is_post: bool,
+        user_reset_mode: str,
+        style: str = "modern",
+        spent: Scope | None = None,
+    ) -> dict[str, str]:
+        """The §3.2 headers as Imgur of ``style``'s era sends them (see ``RateHeaderStyle``).
+
+        ``modern`` (recorded 2024): all lower-case, the six ``x-ratelimit-*`` on every
+        answer and the ``x-post-rate-limit-*`` trio added on POSTs. ``2017`` (Imgur's
+        Postman samples): ``X-RateLimit-*`` spelling without ``ClientReset``, and a POST
+        carries the ``X-Post-Rate-Limit-*`` trio *instead of* the others.
+        ``spent`` ("client" or "user") shows that limit at 0, as a real limit hit does.
+        """
         cfg = self.config
         now = self._now()
         client, user, post, _upload = self.windows(caller, now)
@@ -169,11 +189,37 @@ class Accounting:
             "X-RateLimit-ClientRemaining": str(max(0, cfg.client_daily_limit - client.used)),
             "X-RateLimit-ClientReset": str(client.reset_in(now)),
         }
+        if spent in ("client", "user"):
+            headers[f"X-RateLimit-{spent.capitalize()}Remaining"] = "0"
+        posts = {}
         if is_post:
-            headers["X-Post-Rate-Limit-Limit"] = str(cfg.post_hourly_limit)
-            headers["X-Post-Rate-Limit-Remaining"] = str(max(0, cfg.post_hourly_limit - post.used))
-            headers["X-Post-Rate-Limit-Reset"] = str(post.reset_in(now))
-        return headers
+            posts = {
+                "X-Post-Rate-Limit-Limit": str(cfg.post_hourly_limit),
+                "X-Post-Rate-Limit-Remaining": str(max(0, cfg.post_hourly_limit - post.used)),
+                "X-Post-Rate-Limit-Reset": str(post.reset_in(now)),
+            }
+        if style == "2017":
+            del headers["X-RateLimit-ClientReset"]
+            return headers | posts if spent else posts or headers
+        return {name.lower(): value for name, value in (headers | posts).items()}
+
+    def charged_by_day(self) -> dict[str, list[dict[str, str | int]]]:
+        """Credits charged per Client-ID and daily window, oldest window first.
+
+        A window is the client's daily one: it opens with the first charged call and
+        lasts a day (so it need not start at midnight). Refused calls are not in it.
+        """
+        return {
+            client_id: [
+                {
+                    "window_start": _iso(start),
+                    "window_end": _iso(start + DAY),
+                    "credits": credits,
+                }
+                for start, credits in sorted(days.items())
+            ]
+            for client_id, days in self.charged.items()
+        }
 
     def credits(self, caller: Caller) -> dict[str, int]:
         """The body of ``GET /3/credits`` (UserReset always an epoch, as documented)."""
@@ -187,3 +233,7 @@ class Accounting:
             "ClientLimit": cfg.client_daily_limit,
             "ClientRemaining": max(0, cfg.client_daily_limit - client.used),
         }
+
+
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).isoformat()

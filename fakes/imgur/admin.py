@@ -1,7 +1,9 @@
 """The admin HTTP API under ``/_emulator`` (never faulted, never charged).
 
 =========================================  ====================================================
-``GET    /_emulator/stats``                calls by route/path, credits, 429s, faults applied
+``GET    /_emulator/stats``                calls by route/path, credits (``by_client``: per
+                                           Client-ID; ``credits_by_day``: per Client-ID and
+                                           daily window), 429s, faults applied
 ``GET    /_emulator/faults``               active faults
 ``POST   /_emulator/faults``               add one: ``{"kind", "path_prefix"?, "times"?,
                                            "method"?, "params"?}`` -> the fault (with ``id``)
@@ -11,18 +13,32 @@
 ``POST   /_emulator/tokens``               issue a token: ``{"username"?, "client_id"?}``
 ``GET    /_emulator/settings``             the switchable settings
 ``POST   /_emulator/settings``             change them (429 shape, UserReset mode, limits...)
-``POST   /_emulator/clock``                ``{"advance": seconds}`` when running a FakeClock
+``POST   /_emulator/clock``                ``{"advance": seconds}`` on a clock that can advance
 ``GET    /_emulator/catalogue``            counts and sample ids/tags for tests and demos
 =========================================  ====================================================
+
+Who may use it. Any web page a developer opens could otherwise drive it from their browser
+(a form POST needs no CORS preflight, and DNS rebinding points a foreign name at
+127.0.0.1), so every admin request must pass ``admin_refusal``:
+
+- with no admin token configured, the ``Host`` header must name loopback (``127.0.0.1``,
+  ``localhost`` or ``[::1]``, any port): a page on another origin cannot send that;
+- with ``EmulatorConfig.admin_token`` set, every admin request must present the token
+  (``Authorization: Bearer <token>`` or ``X-Emulator-Admin-Token: <token>``), and then
+  any ``Host`` is fine: that is how a sandbox on another machine or container drives it;
+- every write (POST, PUT, PATCH, DELETE) must be ``Content-Type: application/json``,
+  which a browser will not send cross-origin without a preflight the emulator refuses.
 """
 
 from __future__ import annotations
 
+import hmac
 from typing import Any
 
 from aiohttp import web
+from yarl import URL
 
-from fakes.imgur.faults import UnknownFault
+from fakes.imgur.faults import ADMIN_PREFIX, UnknownFault
 from fakes.imgur.pipeline import STATE_KEY
 from fakes.imgur.state import State
 
@@ -30,6 +46,7 @@ from fakes.imgur.state import State
 SETTINGS: dict[str, type] = {
     "rate_limit_429_shape": str,
     "user_reset_mode": str,
+    "rate_header_style": str,
     "client_daily_limit": int,
     "user_hourly_limit": int,
     "post_hourly_limit": int,
@@ -41,8 +58,73 @@ SETTINGS: dict[str, type] = {
 CHOICES = {
     "rate_limit_429_shape": ("classic", "errors"),
     "user_reset_mode": ("relative", "epoch"),
+    "rate_header_style": ("modern", "2017"),
     "oversize_mode": ("classic", "413"),
 }
+
+
+LOOPBACK_NAMES = frozenset({"127.0.0.1", "localhost", "::1"})
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+TOKEN_HEADER = "X-Emulator-Admin-Token"
+
+
+def is_loopback_host(host_header: str | None) -> bool:
+    """``127.0.0.1``, ``localhost`` or ``[::1]``, with or without a port."""
+    if not host_header:
+        return False
+    try:
+        host = URL(f"http://{host_header.strip()}").host
+    except ValueError:
+        return False
+    return host is not None and host.lower().rstrip(".") in LOOPBACK_NAMES
+
+
+def _presented_token(request: web.Request) -> str | None:
+    direct = request.headers.get(TOKEN_HEADER)
+    if direct:
+        return direct.strip()
+    scheme, _, credential = request.headers.get("Authorization", "").partition(" ")
+    return credential.strip() if scheme.lower() == "bearer" and credential.strip() else None
+
+
+def admin_refusal(request: web.Request, admin_token: str | None) -> web.Response | None:
+    """The answer refusing this admin request, or None when it may go ahead."""
+    if admin_token:
+        presented = _presented_token(request) or ""
+        if not hmac.compare_digest(presented.encode(), admin_token.encode()):
+            return web.Response(
+                status=401,
+                text=(
+                    "the emulator's admin API needs its admin token: send "
+                    f"'Authorization: Bearer <token>' or '{TOKEN_HEADER}: <token>'"
+                ),
+                headers={"WWW-Authenticate": 'Bearer realm="imgur-emulator-admin"'},
+            )
+    elif not is_loopback_host(request.headers.get("Host")):
+        return web.Response(
+            status=403,
+            text=(
+                "the emulator's admin API answers only requests addressed to 127.0.0.1, "
+                "localhost or [::1]; to reach it from elsewhere start the emulator with an "
+                "admin token (--admin-token or IMGUR_EMULATOR_ADMIN_TOKEN) and send it"
+            ),
+        )
+    if request.method not in SAFE_METHODS and request.content_type != "application/json":
+        return web.Response(
+            status=415,
+            text="admin writes must be sent as JSON: set 'Content-Type: application/json'",
+        )
+    return None
+
+
+@web.middleware
+async def admin_guard(request: web.Request, handler):
+    """Apply ``admin_refusal`` to everything under ``/_emulator``; the API is untouched."""
+    if request.path.startswith(ADMIN_PREFIX):
+        refusal = admin_refusal(request, request.app[STATE_KEY].config.admin_token)
+        if refusal is not None:
+            return refusal
+    return await handler(request)
 
 
 def _state(request: web.Request) -> State:
@@ -62,7 +144,10 @@ async def _json_body(request: web.Request) -> dict[str, Any]:
 
 
 async def stats(request: web.Request) -> web.Response:
-    return web.json_response(_state(request).stats.snapshot())
+    state = _state(request)
+    return web.json_response(
+        {**state.stats.snapshot(), "credits_by_day": state.accounting.charged_by_day()}
+    )
 
 
 async def list_faults(request: web.Request) -> web.Response:
@@ -135,7 +220,10 @@ async def advance_clock(request: web.Request) -> web.Response:
     body = await _json_body(request)
     if not hasattr(clock, "advance"):
         raise web.HTTPConflict(text="the emulator runs on the system clock")
-    clock.advance(float(body.get("advance", 0)))
+    try:
+        clock.advance(float(body.get("advance", 0)))
+    except (TypeError, ValueError) as exc:
+        raise web.HTTPBadRequest(text=f"advance must be a number of seconds >= 0 ({exc})") from exc
     return web.json_response({"now": clock.now().isoformat()})
 
 
@@ -161,6 +249,7 @@ async def catalogue_summary(request: web.Request) -> web.Response:
 
 
 def add_admin_routes(app: web.Application) -> None:
+    app.middlewares.append(admin_guard)
     app.router.add_get("/_emulator/stats", stats)
     app.router.add_get("/_emulator/faults", list_faults)
     app.router.add_post("/_emulator/faults", add_fault)

@@ -11,11 +11,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Literal
 
-from bot.clock import Clock, SystemClock
+from fakes.imgur.clock import Clock, SystemClock
 
 RateLimitShape = Literal["classic", "errors"]
 UserResetMode = Literal["relative", "epoch"]
 OversizeMode = Literal["classic", "413"]
+# How rate-limit headers are spelled and where they appear (accounting.Accounting.headers):
+# "modern" as recorded in 2024 (lower-case names), "2017" as in Imgur's Postman samples.
+RateHeaderStyle = Literal["modern", "2017"]
 
 MIB = 1024 * 1024
 
@@ -42,6 +45,8 @@ class EmulatorConfig:
     rate_limit_429_shape: RateLimitShape = "classic"
     # ``X-RateLimit-UserReset`` as seconds until reset (2023+) or a unix epoch (docs).
     user_reset_mode: UserResetMode = "relative"
+    # Spelling and placement of the rate-limit headers (see RateHeaderStyle).
+    rate_header_style: RateHeaderStyle = "modern"
 
     # Base of every ``link`` the emulator returns; None = the URL it listens on.
     public_url: str | None = None
@@ -71,9 +76,18 @@ class EmulatorConfig:
 
     # Added to every API call (seconds), e.g. 0.3 to mimic a slow Imgur in a benchmark.
     latency: float = 0.0
+    # Seconds an idle keep-alive connection stays open before the server closes it (a
+    # common server default; aiohttp's own would be an hour).
+    keepalive_timeout: float = 75.0
     # Take the client IP (the "user" of the hourly limit) from X-Forwarded-For.
     trust_forwarded_for: bool = False
     # Bytes of generated media kept in memory.
     media_cache_bytes: int = 64 * MIB
 
+    # Any object with now() -> aware datetime and monotonic() -> float (clock.Clock);
+    # bot.clock.FakeClock and clock.ManualClock both fit.
     clock: Clock = field(default_factory=SystemClock)
+
+    # Secret that unlocks the admin API (/_emulator) from any Host; None = loopback only.
+    # Kept out of repr so it never lands in a log line or a traceback.
+    admin_token: str | None = field(default=None, repr=False)

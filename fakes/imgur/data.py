@@ -220,19 +220,18 @@ class Catalogue:
         if image.account_url:
             self.by_account[image.account_url.lower()].append(image)
 
-    def remove_image(self, image: ImageRecord) -> None:
+    def remove_image(self, image: ImageRecord) -> list[AlbumRecord]:
+        """Delete an image everywhere; returns the albums that held it (now without it)."""
         self.images.pop(image.id, None)
         if image.deletehash:
             self.by_deletehash.pop(image.deletehash, None)
-        if image.account_url:
-            owned = self.by_account.get(image.account_url.lower(), [])
-            if image in owned:
-                owned.remove(image)
-        for album in self.albums.values():
-            if image.id in album.image_ids:
-                album.image_ids.remove(image.id)
-                if album.cover == image.id:
-                    album.cover = album.image_ids[0] if album.image_ids else None
+        self._unlist(image)
+        holders = [a for a in self.albums.values() if image.id in a.image_ids]
+        for album in holders:
+            album.image_ids.remove(image.id)
+            if album.cover == image.id:
+                album.cover = album.image_ids[0] if album.image_ids else None
+        return holders
 
     def add_album(self, album: AlbumRecord) -> None:
         self.albums[album.id] = album
@@ -240,9 +239,35 @@ class Catalogue:
             self.by_deletehash[album.deletehash] = album
 
     def remove_album(self, album: AlbumRecord) -> None:
+        """Delete an album everywhere (its images stay, as on Imgur)."""
         self.albums.pop(album.id, None)
         if album.deletehash:
             self.by_deletehash.pop(album.deletehash, None)
+        self._unlist(album)
+
+    def owner_of(self, record: Post) -> str | None:
+        """The account a record belongs to; album members belong to the album's owner."""
+        if record.account_url or record.is_album or not record.album_id:
+            return record.account_url
+        album = self.albums.get(record.album_id)
+        return album.account_url if album is not None else None
+
+    def _unlist(self, post: Post) -> None:
+        """Take a record out of the gallery, tag, subreddit, meme and account indexes."""
+        if post.account_url:
+            owned = self.by_account.get(post.account_url.lower(), [])
+            if post in owned:
+                owned.remove(post)
+        if self.posts_by_id.pop(post.id, None) is None:
+            return
+        self.posts.remove(post)
+        for tag in post.tags:
+            info = self.tags.get(tag)
+            if info is not None and post in info.posts:
+                info.posts.remove(post)
+        for members in (self.by_subreddit.get((post.section or "").lower(), []), self.memes):
+            if post in members:
+                members.remove(post)
 
 
 # ---------------------------------------------------------------------------------------

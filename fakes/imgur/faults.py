@@ -6,23 +6,37 @@ given, one HTTP method), and applies to the next ``times`` matching requests or,
 
 Kinds and what a client sees:
 
-=======================  ====================================================================
-``latency``              the response is delayed ``seconds`` (default 0.5)
-``error_500``            500, classic envelope with the *object* error (code 500)
-``html_503``             503 with an HTML page
-``over_capacity_403``    403 "Imgur is temporarily over capacity. Please try again later."
-``over_capacity_1203``   HTTP 500, envelope "Imgur is over capacity" with body ``status: 1203``
-``html_404``             404 with Imgur's HTML page instead of JSON
-``token_invalid_403``    403 "The access token provided is invalid."
-``rate_limited_429``     429 in the configured shape (classic or ``errors[]``)
-``truncated_json``       the real body cut in half (request is processed and charged)
-``invalid_json``         a body that is not JSON at all (``\\r\\n <xml``)
-``empty_body``           status 200 with an empty body
-``connection_reset``     the TCP connection is dropped without an answer
-``missing_rate_headers`` the real answer without any rate-limit header
-``user_reset_epoch``     ``X-RateLimit-UserReset`` as a unix epoch
-``user_reset_relative``  ``X-RateLimit-UserReset`` as seconds until reset
-=======================  ====================================================================
+==========================  =================================================================
+``latency``                 the response is delayed ``seconds`` (default 0.5)
+``error_500``               500, classic envelope with the *object* error (code 500)
+``html_503``                503 with an HTML page
+``over_capacity_403``       403 "Imgur is temporarily over capacity. Please try again later."
+``over_capacity_1203``      HTTP 500, envelope "Imgur is over capacity", body ``status: 1203``
+``html_404``                404 with Imgur's HTML page instead of JSON
+``token_invalid_403``       403 "The access token provided is invalid."
+``rate_limited_429``        429 in the configured shape (classic or ``errors[]``) and *no*
+                            rate-limit header: nothing says that a limit is spent (Imgur
+                            throttling for reasons of its own)
+``rate_limited_429_spent``  a real limit hit: the same 429 plus every rate-limit header, with
+                            ``ClientRemaining: 0`` (``UserRemaining: 0`` for
+                            ``scope="user"``); one answer, the books are not drained
+``truncated_json``          the real body cut in half (request is processed and charged)
+``invalid_json``            a body that is not JSON at all (``\\r\\n <xml``)
+``empty_body``              status 200 with an empty body
+``connection_reset``        the TCP connection is dropped without an answer
+``missing_rate_headers``    the real answer without any rate-limit header
+``user_reset_epoch``        ``X-RateLimit-UserReset`` as a unix epoch
+``user_reset_relative``     ``X-RateLimit-UserReset`` as seconds until reset
+==========================  =================================================================
+
+The 429 kinds take ``scope``: ``client`` (default; classic body "Daily client requests
+exceeded"), ``user`` ("User request limit exceeded"), or for the plain kind ``post``.
+
+What is charged (one credit a call, ten an upload): the answer-replacing kinds
+(``REPLACING``: 500, 503, both over-capacity, HTML 404, invalid token, both 429s and
+``connection_reset``) stand in for a request Imgur never processed, so nothing is charged.
+``latency``, body and header faults delay or spoil a request that *is* processed, and it
+is charged once, even when its client gave up waiting (see ``pipeline.handle``).
 """
 
 from __future__ import annotations
@@ -43,6 +57,7 @@ REPLACING = frozenset(
         "html_404",
         "token_invalid_403",
         "rate_limited_429",
+        "rate_limited_429_spent",
         "connection_reset",
     }
 )
@@ -53,6 +68,11 @@ HEADER = frozenset({"missing_rate_headers", "user_reset_epoch", "user_reset_rela
 KINDS = frozenset({"latency"}) | REPLACING | BODY | HEADER
 
 ADMIN_PREFIX = "/_emulator"
+# The scopes each 429 kind may claim (a spent POST limit is the accounting's own 429).
+LIMIT_SCOPES = {
+    "rate_limited_429": ("client", "user", "post"),
+    "rate_limited_429_spent": ("client", "user"),
+}
 
 
 class UnknownFault(ValueError):
@@ -99,6 +119,9 @@ class Faults:
             raise UnknownFault(f"unknown fault kind {kind!r}; known: {sorted(KINDS)}")
         if times is not None and times < 1:
             raise ValueError("times must be >= 1 or None")
+        scopes = LIMIT_SCOPES.get(kind)
+        if scopes is not None and params.get("scope", "client") not in scopes:
+            raise ValueError(f"the scope of {kind} must be one of {', '.join(scopes)}")
         fault = Fault(next(self._ids), kind, path_prefix or "/", method, times, dict(params))
         self._faults.append(fault)
         return fault

@@ -1,9 +1,8 @@
 """Gallery-like lists: which posts, in which order, 60 to a page (§1 paging, §5.1).
 
 Every list (front page, search, tag, subreddit, memes) is computed once per distinct
-(kind, parameters, mature) and cached: the generated catalogue never changes while the
-emulator runs (uploads are not shared to the gallery), so the caches stay valid until a
-reset builds a new catalogue.
+(kind, parameters, mature) and cached: the gallery changes only when an owner deletes one
+of its posts (uploads are not shared to the gallery), and then ``clear`` drops them all.
 """
 
 from __future__ import annotations
@@ -33,21 +32,35 @@ SEARCH_CACHE_SIZE = 1024
 
 
 def parse_tail(
-    tail: Sequence[str], sorts: Sequence[str], default_sort: str, default_window: str
+    tail: Sequence[str],
+    sorts: Sequence[str],
+    default_sort: str,
+    default_window: str,
+    *,
+    strict: bool = False,
 ) -> tuple[str, str, int] | None:
-    """``[sort][/window][/page]`` -> (sort, window, page); None if it is not that shape.
+    """``[sort][/window][/page]`` -> (sort, window, page).
 
-    Both URL shapes of §5.1 fit: ``/{sort}/{window}/{page}`` and ``/{sort}/{page}``.
+    Both URL shapes of §5.1 fit: ``/{sort}/{window}/{page}`` and ``/{sort}/{page}`` (a
+    number where the window would be is the page, §8.17). Imgur tolerates segments it
+    does not know (an unknown sort, a stray trailing part): they are skipped, and the
+    known ones still count, in that order. ``strict`` returns None instead when any
+    segment is unknown, for routes where one unknown segment is an item id.
     """
-    sort, window, page = default_sort, default_window, 0
-    i = 0
-    if i < len(tail) and tail[i] in sorts:
-        sort, i = tail[i], i + 1
-    if i < len(tail) and tail[i] in WINDOWS:
-        window, i = tail[i], i + 1
-    if i < len(tail) and tail[i].isdigit():
-        page, i = int(tail[i]), i + 1
-    return (sort, window, page) if i == len(tail) else None
+    sort = window = page = None
+    unknown = False
+    for segment in tail:
+        if sort is None and window is None and page is None and segment in sorts:
+            sort = segment
+        elif window is None and page is None and segment in WINDOWS:
+            window = segment
+        elif page is None and segment.isdigit():
+            page = int(segment)
+        else:
+            unknown = True
+    if unknown and strict:
+        return None
+    return sort or default_sort, window or default_window, page or 0
 
 
 def _sort_key(sort: str, anchor: int) -> Callable[[Post], float]:
@@ -87,6 +100,12 @@ class Listings:
         self._cache: dict[tuple, list[Post]] = {}
         self._search_cache: OrderedDict[tuple, list[Post]] = OrderedDict()
         self._index: SearchIndex | None = None
+
+    def clear(self) -> None:
+        """Forget every computed list: the catalogue lost a post (an owner deleted it)."""
+        self._cache.clear()
+        self._search_cache.clear()
+        self._index = None
 
     @property
     def anchor(self) -> int:

@@ -54,9 +54,36 @@ async def handle(request: web.Request) -> web.StreamResponse:
     delay = sum(float(f.params.get("seconds", 0.5)) for f in faults if f.kind == "latency")
     if is_api:
         delay += state.config.latency
-    if delay > 0:
-        await asyncio.sleep(delay)
+    if delay <= 0:
+        return await _answer(request, state, faults, is_api)
+    # Imgur finishes (and charges) a slow request even when its client has given up, but
+    # a server may cancel the handler of a closed connection (aiohttp's
+    # handler_cancellation): the delayed work therefore runs in a task of its own, which
+    # outlives a cancelled handler. The sleep is the only wait before the charge.
+    work = asyncio.ensure_future(_answer_later(delay, request, state, faults, is_api))
+    state.in_flight.add(work)  # a strong reference while it runs unawaited
+    work.add_done_callback(state.in_flight.discard)
+    work.add_done_callback(_quietly)
+    return await asyncio.shield(work)
 
+
+async def _answer_later(
+    delay: float, request: web.Request, state: State, faults: list[Fault], is_api: bool
+) -> web.StreamResponse:
+    await asyncio.sleep(delay)
+    return await _answer(request, state, faults, is_api)
+
+
+def _quietly(work: asyncio.Future) -> None:
+    """Mark a failure as seen: when the client has gone, nobody else will look at it."""
+    if not work.cancelled():
+        work.exception()
+
+
+async def _answer(
+    request: web.Request, state: State, faults: list[Fault], is_api: bool
+) -> web.StreamResponse:
+    path = request.path
     replacing = next((f for f in faults if f.kind in REPLACING), None)
     if replacing is not None and replacing.kind == "connection_reset":
         return _reset_connection(request, state)
@@ -104,9 +131,13 @@ def _replaced_answer(request: web.Request, state: State, fault: Fault) -> web.Re
         return json_response(body, 500)
     if kind == "token_invalid_403":
         return json_response(error_body(INVALID_TOKEN, path, method, 403), 403)
-    # rate_limited_429
+    # rate_limited_429 and rate_limited_429_spent
     scope = fault.params.get("scope", "client")
-    return _too_many(state, request, Verdict(scope, 0, 3600))
+    response = _too_many(state, request, Verdict(scope, 0, 3600))
+    who = _authenticate(request, state)
+    if kind == "rate_limited_429_spent" and isinstance(who, tuple):
+        response.headers.update(_rate_headers(state, who[0], request.method, [], spent=scope))
+    return response
 
 
 def _reset_connection(request: web.Request, state: State) -> web.Response:
@@ -205,7 +236,9 @@ def _too_many(state: State, request: web.Request, verdict: Verdict) -> web.Respo
     return json_response(error_body(message, path, method, 429), 429)
 
 
-def _rate_headers(state: State, caller: Caller, method: str, faults: list[Fault]) -> dict:
+def _rate_headers(
+    state: State, caller: Caller, method: str, faults: list[Fault], spent: str | None = None
+) -> dict:
     kinds = {f.kind for f in faults}
     if "missing_rate_headers" in kinds:
         return {}
@@ -214,7 +247,13 @@ def _rate_headers(state: State, caller: Caller, method: str, faults: list[Fault]
         mode = "epoch"
     elif "user_reset_relative" in kinds:
         mode = "relative"
-    return state.accounting.headers(caller, is_post=method == "POST", user_reset_mode=mode)
+    return state.accounting.headers(
+        caller,
+        is_post=method == "POST",
+        user_reset_mode=mode,
+        style=state.config.rate_header_style,
+        spent=spent,
+    )
 
 
 async def _api(request: web.Request, state: State, faults: list[Fault]) -> web.Response:

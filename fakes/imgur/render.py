@@ -345,6 +345,7 @@ class Renderer:
         """Drop cached JSON of a record that changed (e.g. its owner edited the title)."""
         for variant in ("list", "previews", "subreddit", "item"):
             self._fragments.pop((item_id, variant), None)
+        self._tag_objects.clear()  # their total_items may have changed
         # Edits are rare: drop every cached page rather than track which pages hold it.
         self._pages.clear()
         self._page_bytes = 0

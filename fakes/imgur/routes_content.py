@@ -15,6 +15,15 @@ from fakes.imgur.data import AlbumRecord, ImageRecord
 from fakes.imgur.listings import PAGE_SIZE, page_of
 from fakes.imgur.media import split_name
 from fakes.imgur.responses import ApiError
+from fakes.imgur.routes_community import (
+    PERMISSION_DENIED,
+    account_list_reply,
+    account_or_404,
+    favorite,
+    resolve_account_community,
+    resolve_comment,
+    username_of,
+)
 from fakes.imgur.routes_gallery import memegen_defaults, resolve_gallery, resolve_memes, tags_list
 from fakes.imgur.state import Call, Reply, Route
 from fakes.imgur.uploads import (
@@ -27,10 +36,6 @@ from fakes.imgur.uploads import (
     sniff_mime,
 )
 
-ACCOUNT_PAGE_SIZE = 50  # account lists page by 50 (§1 paging)
-PERMISSION_DENIED = "Permission denied"
-
-
 # -- images -------------------------------------------------------------------------------
 
 
@@ -42,11 +47,10 @@ def _image_404(image_id: str) -> ApiError:
 
 
 def _owns(call: Call, record: ImageRecord | AlbumRecord) -> bool:
-    return (
-        call.token is not None
-        and record.account_url is not None
-        and record.account_url.lower() == call.token.username.lower()
-    )
+    if call.token is None:
+        return False
+    owner = call.state.catalogue.owner_of(record)
+    return owner is not None and owner.lower() == call.token.username.lower()
 
 
 def _for_write(call: Call, key: str, kind: type[R], by_id: dict[str, R], missing: ApiError) -> R:
@@ -75,26 +79,20 @@ async def image_get(call: Call, image_id: str) -> Reply:
 
 async def image_update(call: Call, key: str) -> Reply:
     image = _image_for_write(call, key)
-    form = await call.form()
+    form = await call.require_any("title", "description")
     if "title" in form:
         image.title = str(form["title"])
     if "description" in form:
         image.description = str(form["description"])
     call.state.forget_rendered(image.id)
+    if image.album_id:  # the album's cached JSON embeds this image
+        call.state.forget_rendered(image.album_id)
     return Reply(True)
 
 
 async def image_delete(call: Call, key: str) -> Reply:
-    image = _image_for_write(call, key)
-    call.state.catalogue.remove_image(image)
-    call.state.media.forget(image.id)
+    call.state.delete_image(_image_for_write(call, key))
     return Reply(True)
-
-
-async def image_favorite(call: Call, image_id: str) -> Reply:
-    if image_id not in call.state.catalogue.images:
-        raise _image_404(image_id)
-    return Reply("favorited")
 
 
 # -- uploads --------------------------------------------------------------------------------
@@ -186,34 +184,44 @@ def _album_for_write(call: Call, key: str) -> AlbumRecord:
 
 
 async def _images_to_add(call: Call) -> list[ImageRecord]:
-    """Images named by ``deletehashes`` (anyone) and ``ids`` (the caller's own)."""
+    """Images named by ``deletehashes`` (anyone) and ``ids`` (the caller's own).
+
+    A name that matches no image is a 404: silently skipping it would hide the caller's bug.
+    """
     catalogue = call.state.catalogue
     found: list[ImageRecord] = []
     for deletehash in await call.list_param("deletehashes"):
         image = catalogue.by_deletehash.get(deletehash)
-        if isinstance(image, ImageRecord):
-            found.append(image)
+        if not isinstance(image, ImageRecord):
+            raise _image_404(deletehash)
+        found.append(image)
     for image_id in await call.list_param("ids"):
         image = catalogue.images.get(image_id)
         if image is None:
-            continue
+            raise _image_404(image_id)
         if not _owns(call, image):
             raise ApiError(403, PERMISSION_DENIED)
         found.append(image)
     return found
 
 
+ALBUM_FIELDS = ("title", "description", "privacy", "layout", "cover", "ids", "deletehashes")
+PRIVACY = ("public", "hidden", "secret")
+LAYOUTS = ("blog", "grid", "horizontal", "vertical")
+
+
 async def _apply_album_fields(call: Call, album: AlbumRecord) -> None:
     form = await call.form()
-    for name in ("title", "description"):
+    for name, allowed in (("privacy", PRIVACY), ("layout", LAYOUTS)):
+        if name in form and form[name] not in allowed:
+            raise ApiError(400, f"Invalid {name} {form[name]!r}: use one of {', '.join(allowed)}")
+    cover = form.get("cover")
+    if cover and cover not in album.image_ids:
+        raise ApiError(400, f"The cover {cover!r} is not an image of this album")
+    for name in ("title", "description", "privacy", "layout"):
         if name in form:
             setattr(album, name, str(form[name]))
-    if form.get("privacy") in ("public", "hidden", "secret"):
-        album.privacy = str(form["privacy"])
-    if form.get("layout") in ("blog", "grid", "horizontal", "vertical"):
-        album.layout = str(form["layout"])
-    cover = form.get("cover")
-    if cover and cover in album.image_ids:
+    if cover:
         album.cover = str(cover)
 
 
@@ -264,7 +272,7 @@ async def album_image(call: Call, album_id: str, image_id: str) -> Reply:
 
 async def album_update(call: Call, key: str) -> Reply:
     album = _album_for_write(call, key)
-    form = await call.form()
+    form = await call.require_any(*ALBUM_FIELDS)
     if any(k in form for k in ("ids", "ids[]", "deletehashes", "deletehashes[]")):
         album.image_ids = list(dict.fromkeys(i.id for i in await _images_to_add(call)))
         album.cover = album.image_ids[0] if album.image_ids else None
@@ -275,47 +283,32 @@ async def album_update(call: Call, key: str) -> Reply:
 
 async def album_add(call: Call, key: str) -> Reply:
     album = _album_for_write(call, key)
+    await call.require_any("ids", "deletehashes")
     for image in await _images_to_add(call):
         if image.id not in album.image_ids:
             album.image_ids.append(image.id)
     album.cover = album.cover or (album.image_ids[0] if album.image_ids else None)
+    call.state.forget_rendered(album.id)
     return Reply(True)
 
 
 async def album_remove_images(call: Call, key: str) -> Reply:
     album = _album_for_write(call, key)
+    await call.require_any("ids")
     gone = set(await call.list_param("ids"))
     album.image_ids = [i for i in album.image_ids if i not in gone]
     if album.cover in gone:
         album.cover = album.image_ids[0] if album.image_ids else None
+    call.state.forget_rendered(album.id)
     return Reply(True)
 
 
 async def album_delete(call: Call, key: str) -> Reply:
-    album = _album_for_write(call, key)
-    call.state.catalogue.remove_album(album)
+    call.state.delete_album(_album_for_write(call, key))
     return Reply(True)
 
 
 # -- accounts and credits ---------------------------------------------------------------------
-
-
-def _username(call: Call, username: str) -> str:
-    if username == "me":
-        if call.token is None:
-            raise ApiError(401, "Authentication required")
-        return call.token.username
-    return username
-
-
-def _account_or_404(call: Call, username: str):
-    name = _username(call, username)
-    account = call.state.catalogue.accounts.get(name.lower())
-    if account is None and call.token is not None and name == call.token.username:
-        account = call.state.tokens.account_for(name)
-    if account is None:
-        raise ApiError(404, f"A user with the name {name} doesn't exist")
-    return account
 
 
 _REPUTATION_NAMES = (
@@ -328,7 +321,7 @@ _REPUTATION_NAMES = (
 
 
 async def account_get(call: Call, username: str) -> Reply:
-    account = _account_or_404(call, username)
+    account = account_or_404(call, username)
     base = call.renderer.base
     reputation_name = next(
         (n for floor, n in _REPUTATION_NAMES if account.reputation >= floor), "Neutral"
@@ -353,18 +346,13 @@ async def account_get(call: Call, username: str) -> Reply:
 
 
 async def account_submissions(call: Call, username: str, page: int, sort: str) -> Reply:
-    account = _account_or_404(call, username)
+    account = account_or_404(call, username)
     posts = call.state.listings.account_posts(account.url, sort, mature=call.mature)
     return Reply(body=call.renderer.list_body(page_of(posts, page, PAGE_SIZE), "list"))
 
 
-async def account_favorites(call: Call, username: str) -> Reply:
-    _account_or_404(call, username)
-    return Reply([])  # nobody favourites anything in the emulator
-
-
 def _own_uploads(call: Call, username: str) -> list[ImageRecord]:
-    name = _username(call, username)
+    name = username_of(call, username)
     if call.token is None or call.token.username.lower() != name.lower():
         raise ApiError(403, PERMISSION_DENIED)
     owned = call.state.catalogue.by_account.get(name.lower(), [])
@@ -375,32 +363,24 @@ def _own_uploads(call: Call, username: str) -> list[ImageRecord]:
 
 async def account_images(call: Call, username: str, page: int, what: str) -> Reply:
     images = _own_uploads(call, username)
-    if what == "count":
-        return Reply(len(images))
-    chunk = page_of(images, page, ACCOUNT_PAGE_SIZE)
-    if what == "ids":
-        return Reply([i.id for i in chunk])
-    return Reply([call.renderer.image(i, owner=True) for i in chunk])
+    return account_list_reply(images, page, what, partial(call.renderer.image, owner=True))
 
 
 async def account_albums(call: Call, username: str, page: int, what: str) -> Reply:
-    account = _account_or_404(call, username)
+    account = account_or_404(call, username)
     albums = [
         a
         for a in call.state.catalogue.albums.values()
         if a.account_url and a.account_url.lower() == account.url.lower()
     ]
     albums.sort(key=lambda a: (-a.datetime, a.id))
-    if what == "count":
-        return Reply(len(albums))
-    chunk = page_of(albums, page, ACCOUNT_PAGE_SIZE)
-    if what == "ids":
-        return Reply([a.id for a in chunk])
-    return Reply([call.renderer.album(a, images="none", owner=_owns(call, a)) for a in chunk])
+    return account_list_reply(
+        albums, page, what, lambda a: call.renderer.album(a, images="none", owner=_owns(call, a))
+    )
 
 
 async def account_image_delete(call: Call, username: str, key: str) -> Reply:
-    _username(call, username)
+    username_of(call, username)
     return await image_delete(call, key)
 
 
@@ -432,7 +412,8 @@ def resolve_image(method: str, head: str, rest: list[str]) -> Route | None:
         if method == "DELETE":
             return Route("image.delete", partial(image_delete, key=key))
     if rest[1:] == ["favorite"] and method == "POST":
-        return Route("image.favorite", partial(image_favorite, image_id=key), auth="user")
+        handler = partial(favorite, item_id=key, kind="image")
+        return Route("image.favorite", handler, auth="user")
     return None
 
 
@@ -452,6 +433,8 @@ def resolve_album(method: str, rest: list[str]) -> Route | None:
         return Route("album.images", partial(album_images, album_id=key))
     if tail[0] == "image" and len(tail) == 2 and method in ("GET", "HEAD"):
         return Route("album.image", partial(album_image, album_id=key, image_id=tail[1]))
+    if tail == ["favorite"] and method == "POST":
+        return Route("album.favorite", partial(favorite, item_id=key, kind="album"), auth="user")
     if tail == ["add"] and method in ("POST", "PUT"):
         return Route("album.add", partial(album_add, key=key))
     if tail == ["remove_images"] and method in ("POST", "DELETE"):
@@ -475,8 +458,6 @@ def resolve_account(method: str, rest: list[str]) -> Route | None:
         return Route(
             "account.submissions", partial(account_submissions, username=user, page=page, sort=sort)
         )
-    if what in ("gallery_favorites", "favorites") and reading:
-        return Route("account.favorites", partial(account_favorites, username=user))
     if what in ("images", "albums") and reading:
         sub = tail[1] if len(tail) > 1 and tail[1] in ("ids", "count") else "list"
         page = _page(
@@ -496,7 +477,7 @@ def resolve_account(method: str, rest: list[str]) -> Route | None:
             partial(account_image_delete, username=user, key=tail[1]),
             auth="user",
         )
-    return None
+    return resolve_account_community(method, user, tail)
 
 
 def resolve(method: str, segments: list[str]) -> Route | None:
@@ -521,4 +502,6 @@ def resolve(method: str, segments: list[str]) -> Route | None:
         return resolve_album(method, rest)
     if head == "account":
         return resolve_account(method, rest)
+    if head == "comment":
+        return resolve_comment(method, rest)
     return None

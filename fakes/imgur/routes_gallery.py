@@ -19,6 +19,7 @@ from fakes.imgur.listings import (
     parse_tail,
 )
 from fakes.imgur.responses import ApiError
+from fakes.imgur.routes_community import resolve_item_comments
 from fakes.imgur.search import ADVANCED, SearchError
 from fakes.imgur.state import Call, Reply, Route
 
@@ -90,12 +91,6 @@ async def item_tags(call: Call, item_id: str) -> Reply:
     return Reply(
         {"tags": [{"name": t, "ups": 1, "downs": 0, "author": post.account_url} for t in post.tags]}
     )
-
-
-async def item_comments(call: Call, item_id: str, what: str) -> Reply:
-    _find_post(call, item_id)
-    # The emulator has no comments: empty tree, empty id list, zero count.
-    return Reply(0 if what == "count" else [])
 
 
 def _tag_or_404(call: Call, tag: str):
@@ -190,9 +185,12 @@ async def memegen_defaults(call: Call) -> Reply:
 
 
 def _listing(
-    handler, tail, sorts, default_sort, default_window, route_name, **bound
+    handler, tail, sorts, default_sort, default_window, route_name, *, items=True, **bound
 ) -> Route | None:
-    parsed = parse_tail(tail, sorts, default_sort, default_window)
+    """A list route, tolerant of unknown segments; but where the list also has item
+    lookups (``items``), a lone unknown segment is an item id: None, for the caller."""
+    strict = items and len(tail) == 1
+    parsed = parse_tail(tail, sorts, default_sort, default_window, strict=strict)
     if parsed is None:
         return None
     sort, window, page = parsed
@@ -208,6 +206,8 @@ def resolve_memes(segments: list[str]) -> Route | None:
 
 def resolve_gallery(method: str, segments: list[str]) -> Route | None:
     """Route a ``/3/gallery/...`` path (segments after ``gallery``)."""
+    if method == "POST" and len(segments) > 1 and segments[1] == "comment":
+        return resolve_item_comments(method, segments[0], segments[1:])
     if method not in ("GET", "HEAD"):
         return None
     if not segments:
@@ -216,9 +216,13 @@ def resolve_gallery(method: str, segments: list[str]) -> Route | None:
         )
     head, rest = segments[0], segments[1:]
     if head in SECTIONS:
-        return _listing(gallery_list, rest, GALLERY_SORTS, "viral", "day", "gallery", section=head)
+        return _listing(
+            gallery_list, rest, GALLERY_SORTS, "viral", "day", "gallery", items=False, section=head
+        )
     if head == "search":
-        return _listing(gallery_search, rest, SEARCH_SORTS, "time", "all", "gallery.search")
+        return _listing(
+            gallery_search, rest, SEARCH_SORTS, "time", "all", "gallery.search", items=False
+        )
     if head in ("image", "album") and len(rest) == 1:
         handler = gallery_image if head == "image" else gallery_album
         return Route(f"gallery.{head}", partial(handler, item_id=rest[0]))
@@ -256,7 +260,4 @@ def _resolve_item(item_id: str, rest: list[str]) -> Route | None:
         return Route("gallery.votes", partial(item_votes, item_id=item_id))
     if rest == ["tags"]:
         return Route("gallery.item_tags", partial(item_tags, item_id=item_id))
-    if rest[0] == "comments" and len(rest) <= 2:
-        what = rest[1] if len(rest) == 2 and rest[1] in ("count", "ids") else "tree"
-        return Route("gallery.comments", partial(item_comments, item_id=item_id, what=what))
-    return None
+    return resolve_item_comments("GET", item_id, rest)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -10,13 +12,15 @@ from aiohttp import web
 from multidict import MultiDict, MultiDictProxy
 
 from fakes.imgur.accounting import Accounting, Caller
+from fakes.imgur.comments import Comments
 from fakes.imgur.config import EmulatorConfig
-from fakes.imgur.data import Catalogue, generate_catalogue
+from fakes.imgur.data import Account, AlbumRecord, Catalogue, ImageRecord, generate_catalogue
 from fakes.imgur.faults import Faults
 from fakes.imgur.listings import Listings
 from fakes.imgur.media import MediaStore
 from fakes.imgur.oauth import AccessToken, Tokens
 from fakes.imgur.render import Page, Renderer
+from fakes.imgur.responses import ApiError
 from fakes.imgur.stats import Stats
 
 TRUE_WORDS = frozenset({"true", "1", "yes", "on"})
@@ -31,12 +35,18 @@ class State:
         self.media = MediaStore(config.media_cache_bytes)
         # Set by Emulator/run once the socket is bound; the default public base URL.
         self.listen_url: str | None = None
+        # Delayed requests still being answered, maybe for a client that has gone.
+        self.in_flight: set[asyncio.Future] = set()
         self._build_world()
 
     def _build_world(self) -> None:
         self.catalogue: Catalogue = generate_catalogue(self.config.seed, self.config.item_count)
         self.listings = Listings(self.catalogue)
         self.tokens = Tokens(self.config, self.catalogue)
+        self.comments = Comments(self.catalogue)
+        # Username (lower case) -> favourite item ids, oldest first / changed settings.
+        self.favourites: dict[str, dict[str, None]] = {}
+        self._settings: dict[str, dict[str, Any]] = {}
         self._renderers: dict[str, Renderer] = {}
 
     def reset(self) -> None:
@@ -47,6 +57,34 @@ class State:
         self.media.clear()
         self._build_world()
 
+    def settings_of(self, account: Account) -> dict[str, Any]:
+        """An account's settings (§6.7), as changed through ``/3/account/me/settings``."""
+        settings = self._settings.get(account.url.lower())
+        if settings is None:
+            settings = self._settings[account.url.lower()] = {
+                "account_url": account.url,
+                "email": f"{account.url.lower()}@example.invalid",
+                "high_quality": False,
+                "public_images": False,
+                "album_privacy": "hidden",
+                "pro_expiration": account.pro_expiration,
+                "accepted_gallery_terms": True,
+                "active_emails": [],
+                "messaging_enabled": True,
+                "comment_replies": True,
+                "blocked_users": [],
+                "show_mature": self.config.user_show_mature,
+                "newsletter_subscribed": False,
+                "first_party": True,
+                "bio": account.bio,
+            }
+        return settings
+
+    def show_mature(self, username: str) -> bool:
+        """Whether a signed-in user sees NSFW in galleries: their setting, else the config."""
+        settings = self._settings.get(username.lower())
+        return bool(settings["show_mature"]) if settings else self.config.user_show_mature
+
     def public_base(self, request: web.Request) -> str:
         base = self.config.public_url or self.listen_url
         if base is None:
@@ -56,6 +94,24 @@ class State:
     def forget_rendered(self, item_id: str) -> None:
         for renderer in self._renderers.values():
             renderer.forget(item_id)
+
+    def delete_image(self, image: ImageRecord) -> None:
+        """Gone everywhere: lookups, albums, gallery lists, cached JSON and served bytes."""
+        listed = image.id in self.catalogue.posts_by_id
+        holders = self.catalogue.remove_image(image)
+        self.media.forget(image.id)
+        self._after_removal(listed, image.id, *(a.id for a in holders))
+
+    def delete_album(self, album: AlbumRecord) -> None:
+        listed = album.id in self.catalogue.posts_by_id
+        self.catalogue.remove_album(album)
+        self._after_removal(listed, album.id)
+
+    def _after_removal(self, listed: bool, *item_ids: str) -> None:
+        if listed:  # a gallery post: every cached list may hold it
+            self.listings.clear()
+        for item_id in item_ids:
+            self.forget_rendered(item_id)
 
     def renderer(self, base: str) -> Renderer:
         renderer = self._renderers.get(base)
@@ -95,26 +151,49 @@ class Call:
     @property
     def mature(self) -> bool:
         """NSFW visible? Client-ID calls: ``mature=true``; users: their account setting."""
-        if self.is_user:
-            return self.state.config.user_show_mature
+        if self.token is not None:
+            return self.state.show_mature(self.token.username)
         return self.flag("mature")
 
     async def form(self) -> MultiDict | MultiDictProxy:
-        """Query and body parameters together (imgurpython sends GET params twice)."""
+        """Query and body parameters together (imgurpython sends GET params twice).
+
+        The body may be urlencoded, multipart/form-data (as Imgur's own Postman collection
+        sends album and image edits) or JSON; every write reads it the same way. File
+        parts are left out: only uploads take files, and they read the body themselves.
+        """
         if self._form is None:
             merged: MultiDict[Any] = MultiDict(self.query)
-            if self.request.can_read_body and not self.request.content_type.startswith(
-                "multipart/"
-            ):
-                if self.request.content_type == "application/json":
-                    body = await self.request.json()
-                    if isinstance(body, dict):
-                        for key, value in body.items():
-                            merged.add(key, value)
+            request = self.request
+            if request.can_read_body:
+                if request.content_type == "application/json":
+                    for key, value in (await self._json_object()).items():
+                        merged.add(key, value)
                 else:
-                    merged.extend(await self.request.post())
+                    # aiohttp parses urlencoded and multipart bodies alike (other types
+                    # give nothing, and the route then says what is missing).
+                    posted = await request.post()
+                    merged.extend((k, v) for k, v in posted.items() if isinstance(v, str))
             self._form = merged
         return self._form
+
+    async def _json_object(self) -> dict[str, Any]:
+        try:
+            body = json.loads(await self.request.read() or b"{}")
+        except ValueError as exc:
+            raise ApiError(400, f"The request body is not valid JSON: {exc}") from exc
+        if not isinstance(body, dict):
+            raise ApiError(400, "The JSON request body must be an object of parameters")
+        return body
+
+    async def require_any(self, *names: str) -> MultiDict | MultiDictProxy:
+        """The parameters, or Imgur's 400 when none of ``names`` was sent (a dropped write
+        must fail loudly, not answer ``data: true``)."""
+        form = await self.form()
+        if not any(_given(form.get(n)) or _given(form.get(f"{n}[]")) for n in names):
+            wanted = " or ".join(names)
+            raise ApiError(400, f"Missing required parameter: {wanted}")
+        return form
 
     async def list_param(self, name: str) -> list[str]:
         """``ids[]=a&ids[]=b``, ``ids=a,b`` or a JSON list: all the same to Imgur."""
@@ -127,6 +206,10 @@ class Call:
                 else:
                     values.extend(v for v in str(value).split(",") if v)
         return [v.strip() for v in values if v.strip()]
+
+
+def _given(value: Any) -> bool:
+    return value is not None and value != "" and value != []
 
 
 @dataclass

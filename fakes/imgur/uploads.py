@@ -21,6 +21,12 @@ from fakes.imgur.render import dumps
 from fakes.imgur.responses import ApiError, RawResponse, json_response, object_error
 
 VIDEO_FIELD = "video"
+FILE_FIELDS = ("image", VIDEO_FIELD)
+# ISO-BMFF major brands that are not video: HEIF/HEIC and AVIF pictures (iPhone photos
+# fail on Imgur with "File type invalid (1)", imgur-api.md §5.2) and M4A/M4B audio.
+NOT_VIDEO_BRANDS = frozenset(
+    {b"heic", b"heix", b"hevc", b"hevx", b"mif1", b"msf1", b"avif", b"avis", b"M4A ", b"M4B "}
+)
 
 
 @dataclass
@@ -44,7 +50,10 @@ def sniff_mime(data: bytes) -> str | None:
     if head.startswith((b"II*\x00", b"MM\x00*")):
         return "image/tiff"
     if head[4:8] == b"ftyp":
-        return "video/quicktime" if head[8:10] == b"qt" else "video/mp4"
+        brand = head[8:12]
+        if brand in NOT_VIDEO_BRANDS:
+            return None  # HEIC/AVIF stills or M4A audio in an MP4 box: Imgur refuses them
+        return "video/quicktime" if brand == b"qt  " else "video/mp4"
     if head.startswith(b"\x1a\x45\xdf\xa3"):
         return "video/webm" if b"webm" in data[:64] else "video/x-matroska"
     if head.startswith(b"FLV"):
@@ -58,28 +67,63 @@ def sniff_mime(data: bytes) -> str | None:
     return None
 
 
+def body_limit(max_file_bytes: int) -> int:
+    """Largest request body worth reading: the biggest file as base64, plus form fields."""
+    return max_file_bytes * 4 // 3 + 1024 * 1024
+
+
 async def read_form(request: web.Request, limit: int) -> UploadForm:
-    """Parse multipart or urlencoded bodies; file parts are read up to ``limit`` + 1 bytes."""
+    """Parse a multipart, urlencoded or JSON upload; files are read up to ``limit`` bytes.
+
+    A body too big for any allowed file is drained and reported as ``oversize``, so the
+    client gets Imgur's "File is over the size limit" rather than a server's own 413.
+    """
     if request.content_type.startswith("multipart/"):
-        form = UploadForm(fields={})
-        reader = await request.multipart()
-        while (part := await reader.next()) is not None:
-            if not isinstance(part, BodyPartReader) or part.name is None:
-                continue
-            if part.filename is not None and part.name in ("image", VIDEO_FIELD):
-                form.file_bytes, form.oversize = await _read_capped(part, limit)
-                form.file_name = part.filename
-                form.field_name = part.name
-            else:
-                form.fields[part.name] = await part.text()
-        return form
-    if request.content_type == "application/json":
-        body = await request.json()
-        return UploadForm(
-            {str(k): str(v) for k, v in body.items()} if isinstance(body, dict) else {}
-        )
-    posted = await request.post()
+        return await _read_multipart(request, limit)
+    try:
+        if request.content_type == "application/json":
+            body = await request.json()
+            fields = {str(k): str(v) for k, v in body.items()} if isinstance(body, dict) else {}
+            return UploadForm(fields)
+        posted = await request.post()
+    except web.HTTPRequestEntityTooLarge:
+        while await request.content.readany():
+            pass
+        return UploadForm({}, oversize=True)
+    except ValueError as exc:
+        raise ApiError(400, f"The request body is not valid JSON: {exc}") from exc
     return UploadForm({k: v for k, v in posted.items() if isinstance(v, str)})
+
+
+async def _read_multipart(request: web.Request, limit: int) -> UploadForm:
+    form = UploadForm(fields={})
+    reader = await request.multipart()
+    while (part := await reader.next()) is not None:
+        if not isinstance(part, BodyPartReader) or part.name is None:
+            continue
+        if part.name not in FILE_FIELDS:
+            form.fields[part.name] = (await part.read()).decode("utf-8", "replace")
+            continue
+        # Base64 text or a URL may come as a plain part too, so read up to the text limit.
+        data, oversize = await _read_capped(part, body_limit(limit))
+        if part.filename is None and not oversize and _is_plain_text(data):
+            form.fields[part.name] = data.decode()
+            continue
+        form.file_bytes, form.oversize = (b"", True) if len(data) > limit else (data, oversize)
+        form.file_name = part.filename
+        form.field_name = part.name
+    return form
+
+
+def _is_plain_text(data: bytes) -> bool:
+    """A text part (base64 or URL), not a file sent without a filename."""
+    if sniff_mime(data) is not None:
+        return False
+    try:
+        data.decode()
+    except UnicodeDecodeError:
+        return False
+    return True
 
 
 async def _read_capped(part: BodyPartReader, limit: int) -> tuple[bytes, bool]:

@@ -214,3 +214,27 @@ MEME_TEMPLATES = (
     "The Most Interesting Man",
     "Skeptical Baby",
 )
+# Comment text: an opener and a remark, joined (invented, like every word list here).
+COMMENT_OPENERS = (
+    "Honestly,",
+    "Okay but",
+    "Came here to say:",
+    "Plot twist:",
+    "As a",
+    "Not gonna lie,",
+    "This is why",
+    "Ten out of ten,",
+)
+COMMENT_REMARKS = (
+    "this made my day.",
+    "I need one of these.",
+    "the second picture got me.",
+    "my cat does exactly the same thing.",
+    "take my upvote.",
+    "how is nobody talking about the background?",
+    "this belongs in a museum.",
+    "I laughed way too hard at this.",
+    "same energy as my Monday.",
+    "instructions unclear.",
+)
+PLATFORMS = ("desktop", "iphone", "android", "mweb", "unknown")

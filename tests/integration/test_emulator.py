@@ -842,7 +842,7 @@ def is_json(body: bytes) -> bool:
         ("empty_body", lambda s, h, b: s == 200 and b == b""),
         (
             "missing_rate_headers",
-            lambda s, h, b: s == 200 and not any(k.startswith("X-RateLimit") for k in h),
+            lambda s, h, b: s == 200 and not any("ratelimit" in k.lower() for k in h),
         ),
         ("user_reset_epoch", lambda s, h, b: int(h["X-RateLimit-UserReset"]) > 10**9),
     ],
@@ -917,7 +917,7 @@ async def test_admin_http_api(emu, http):
         remaining = await r.json()
     async with http.post(f"{admin}/settings", json={"rate_limit_429_shape": "errors"}) as r:
         settings = await r.json()
-    async with http.post(f"{admin}/reset") as r:
+    async with http.post(f"{admin}/reset", json={}) as r:
         assert r.status == 200
 
     assert fault["kind"] == "html_404"
@@ -937,7 +937,7 @@ async def test_admin_can_expire_tokens_and_move_a_fake_clock(make_emu, http):
         grant = await r.json()
     bearer = {"Authorization": f"Bearer {grant['access_token']}"}
     assert (await fetch(http, emu, "/3/account/me", headers=bearer))[0] == 200
-    async with http.post(f"{admin}/expire_tokens") as r:
+    async with http.post(f"{admin}/expire_tokens", json={}) as r:
         assert (await r.json())["expired"] >= 1
     async with http.post(f"{admin}/clock", json={"advance": 90}) as r:
         moved = await r.json()

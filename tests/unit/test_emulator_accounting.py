@@ -105,12 +105,40 @@ def test_headers_in_both_user_reset_modes(clock):
     epoch = books.headers(ME, is_post=False, user_reset_mode="epoch")
     now = int(clock.now().timestamp())
 
-    assert relative["X-RateLimit-UserReset"] == "3000"
-    assert relative["X-RateLimit-ClientReset"] == str(86_400 - 600)
-    assert relative["X-Post-Rate-Limit-Remaining"] == "1249"
-    assert relative["X-Post-Rate-Limit-Reset"] == "3000"
-    assert epoch["X-RateLimit-UserReset"] == str(now + 3000)
-    assert "X-Post-Rate-Limit-Limit" not in epoch
+    assert relative["x-ratelimit-userreset"] == "3000"
+    assert relative["x-ratelimit-clientreset"] == str(86_400 - 600)
+    assert relative["x-post-rate-limit-remaining"] == "1249"
+    assert relative["x-post-rate-limit-reset"] == "3000"
+    assert epoch["x-ratelimit-userreset"] == str(now + 3000)
+    assert "x-post-rate-limit-limit" not in epoch
+
+
+def test_modern_headers_are_lower_case_and_posts_carry_both_sets(clock):
+    books = accounting(clock)
+    get = books.headers(ME, is_post=False, user_reset_mode="relative")
+    post = books.headers(ME, is_post=True, user_reset_mode="relative")
+
+    assert all(name == name.lower() for name in (*get, *post))
+    assert len(get) == 6 and set(get) < set(post) and len(post) == 9
+
+
+def test_2017_headers_use_the_old_spelling_and_posts_only_the_post_trio(clock):
+    books = accounting(clock)
+    get = books.headers(ME, is_post=False, user_reset_mode="epoch", style="2017")
+    post = books.headers(ME, is_post=True, user_reset_mode="epoch", style="2017")
+
+    assert set(get) == {
+        "X-RateLimit-UserLimit",
+        "X-RateLimit-UserRemaining",
+        "X-RateLimit-UserReset",
+        "X-RateLimit-ClientLimit",
+        "X-RateLimit-ClientRemaining",
+    }
+    assert set(post) == {
+        "X-Post-Rate-Limit-Limit",
+        "X-Post-Rate-Limit-Remaining",
+        "X-Post-Rate-Limit-Reset",
+    }
 
 
 def test_five_exhausted_days_in_a_month_block_the_client_until_the_month_ends(clock):

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import time
 from collections import Counter
 
 import pytest
@@ -27,12 +26,6 @@ def test_same_seed_same_catalogue_other_seed_other_catalogue(catalogue):
     other = generate_catalogue(seed=1338, item_count=3000)
     assert fingerprint(again) == fingerprint(catalogue)
     assert fingerprint(other) != fingerprint(catalogue)
-
-
-def test_generation_is_fast():
-    started = time.perf_counter()
-    generate_catalogue(seed=99, item_count=3000)
-    assert time.perf_counter() - started < 1.0
 
 
 def test_catalogue_mixes_kinds_and_flags_about_eight_percent_nsfw(catalogue):
