@@ -399,14 +399,16 @@ class QuotaBook:
         window = _trim(self._user_window.get(user_id), now - MINUTE)
         if window is None:
             return
-        spent = sum(g.cost for g in window)
+        # Calls Imgur failed to answer are not the member going fast: an outage's retries
+        # count against the server's allowance, not against the member's minute.
+        spent = sum(_burst_cost(g) for g in window)
         if spent + cost <= limit:
             return
         # Credits come back as the oldest charges leave the window.
         excess = spent + cost - limit
         resets_at = now + MINUTE
         for g in window:
-            excess -= g.cost
+            excess -= _burst_cost(g)
             if excess <= 0:
                 resets_at = g.at + MINUTE
                 break
@@ -759,6 +761,10 @@ def _slot_frees_at(window: list[Grant], limit: int) -> float | None:
     if limit <= 0:
         return None
     return window[len(window) - limit].at + HOUR
+
+
+def _burst_cost(grant: Grant) -> int:
+    return 0 if grant.state == "uncertain" else grant.cost
 
 
 def _counted(window: deque[Grant] | None) -> list[Grant]:
