@@ -6,13 +6,18 @@ Single calls need nothing here: a cog builds the request (``bot.imgur.sansio``) 
 
 from __future__ import annotations
 
+import logging
 import random
 from collections import OrderedDict
+from dataclasses import dataclass
 
 from bot.access import Answer, ChargedImgur, build
+from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import models, sansio
-from bot.imgur.errors import NotFound
+from bot.imgur.errors import ImgurError, NotFound
 from bot.imgur.links import ImgurRef
+
+log = logging.getLogger(__name__)
 
 # How many pages of a listing feed the pool `/imgur random` draws from.
 RANDOM_POOL_PAGES = 2
@@ -36,14 +41,48 @@ async def resolve_item(imgur: ChargedImgur, ref: ImgurRef) -> Answer[Media]:
     return await imgur.get(build(sansio.image, ref.id))
 
 
-async def profile(
-    imgur: ChargedImgur, username: str, *, mature: bool = False
-) -> Answer[tuple[models.Account, list[models.GalleryItem]]]:
-    """An account and its recent submissions (two calls)."""
+async def with_album_images(imgur: ChargedImgur, answer: Answer[Media]) -> Answer[Media]:
+    """A gallery album often comes without its images: ask for the album itself, and keep
+    the post as it is when that second call fails."""
+    media = answer.value
+    if not isinstance(media, models.Album) or media.images is not None:
+        return answer
+    try:
+        full = await resolve_item(imgur, ImgurRef("album", media.id))
+    except PARTIAL_FAILURES as exc:
+        log.info("album %s shown without its images: %s", media.id, type(exc).__name__)
+        return answer
+    if isinstance(full.value, models.Album):
+        return Answer(full.value, answer.stale or full.stale, max(answer.age_s, full.age_s))
+    return answer
+
+
+@dataclass(frozen=True, slots=True)
+class Profile:
+    """An account and its recent submissions; ``submissions`` is None when they could not be
+    fetched (the profile is still worth showing)."""
+
+    account: models.Account
+    submissions: list[models.GalleryItem] | None
+
+
+# What a second, optional call may fail with without failing the whole answer.
+PARTIAL_FAILURES = (ImgurError, QuotaExceeded)
+
+
+async def profile(imgur: ChargedImgur, username: str, *, mature: bool = False) -> Answer[Profile]:
+    """An account and its recent submissions (two calls; the second may fail alone)."""
+    if username.strip().lower() == "me":
+        # "me" is the bot's own Imgur account to the API: not a name a member may look up.
+        raise BadInput("“me” is not an Imgur username you can look up here. Give a username.")
     account = await imgur.get(build(sansio.account, username))
-    submissions = await imgur.get(build(sansio.account_submissions, username, 0, mature=mature))
+    try:
+        submissions = await imgur.get(build(sansio.account_submissions, username, 0, mature=mature))
+    except PARTIAL_FAILURES as exc:
+        log.info("profile of %s without its submissions: %s", username, type(exc).__name__)
+        return Answer(Profile(account.value, None), account.stale, account.age_s)
     return Answer(
-        (account.value, submissions.value),
+        Profile(account.value, submissions.value),
         stale=account.stale or submissions.stale,
         age_s=max(account.age_s, submissions.age_s),
     )
@@ -79,16 +118,21 @@ class RandomPicker:
         pool: list[models.GalleryItem] = []
         stale, age = False, 0.0
         for page in range(RANDOM_POOL_PAGES):
-            if tag:
-                answer = await imgur.get(
-                    build(sansio.gallery_tag, tag, "viral", "week", page, mature=allow_nsfw)
-                )
-                items = answer.value.items
-            else:
-                listing = await imgur.get(
-                    build(sansio.gallery, "hot", "viral", "day", page, mature=allow_nsfw)
-                )
-                answer, items = listing, listing.value
+            try:
+                if tag:
+                    answer = await imgur.get(
+                        build(sansio.gallery_tag, tag, "viral", "week", page, mature=allow_nsfw)
+                    )
+                    items = answer.value.items
+                else:
+                    listing = await imgur.get(
+                        build(sansio.gallery, "hot", "viral", "day", page, mature=allow_nsfw)
+                    )
+                    answer, items = listing, listing.value
+            except PARTIAL_FAILURES:
+                if not pool:
+                    raise
+                break  # the pages that arrived are enough to pick from
             stale, age = stale or answer.stale, max(age, answer.age_s)
             if not items:
                 break

@@ -81,6 +81,7 @@ class ImgurSettings(_Section):
 class CacheSettings(_Section):
     enabled: bool = True
     max_entries: int = Field(5000, ge=0)
+    max_entry_kb: int = Field(1024, ge=0)
     keep_stale_s: int = Field(2 * 86400, ge=0)
     ttl_frontpage_s: int = Field(600, ge=0)
     ttl_search_s: int = Field(900, ge=0)

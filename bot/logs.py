@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import logging.handlers
+import re
 import sys
 from collections.abc import Iterable
 from datetime import UTC, datetime
@@ -18,10 +19,15 @@ from pathlib import Path
 from bot.config import LoggingSettings, Secrets
 
 REDACTED = "[redacted]"
+# Interaction tokens live in URLs, never in the config: discord.py logs interaction callbacks
+# (``/interactions/{id}/{token}/callback``) and webhook calls (``/webhooks/{app}/{token}/…``)
+# at DEBUG. A token is 15 minutes of the right to speak for the bot in that channel.
+_TOKEN_IN_URL = re.compile(r"(/(?:interactions|webhooks)/\d+/)[A-Za-z0-9_.\-]{16,}")
 
 
 class RedactSecrets(logging.Filter):
-    """Replace known secret values in the fully rendered record, tracebacks included."""
+    """Replace known secret values, and the tokens in Discord's interaction and webhook URLs,
+    in the fully rendered record, tracebacks included."""
 
     def __init__(self, secrets: Iterable[str]) -> None:
         super().__init__()
@@ -32,11 +38,11 @@ class RedactSecrets(logging.Filter):
         for secret in self._secrets:
             if secret in text:
                 text = text.replace(secret, REDACTED)
+        if "/interactions/" in text or "/webhooks/" in text:
+            text = _TOKEN_IN_URL.sub(rf"\g<1>{REDACTED}", text)
         return text
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if not self._secrets:
-            return True
         message = self.scrub(record.getMessage())
         record.msg, record.args = message, None
         if record.exc_info:

@@ -19,7 +19,7 @@ from discord import app_commands
 from discord.ext import commands
 
 from bot.access import Answer, ChargedImgur, build
-from bot.browse import RandomPicker, profile, resolve_item
+from bot.browse import RandomPicker, profile, resolve_item, with_album_images
 from bot.discord.embeds import (
     Page,
     account_page,
@@ -34,7 +34,7 @@ from bot.discord.replies import NO_MENTIONS, clip, relative_time, reply_privatel
 from bot.errors import QuotaExceeded
 from bot.imgur import models, sansio
 from bot.imgur.errors import ImgurError
-from bot.imgur.links import ImgurRef, parse_imgur_link
+from bot.imgur.links import parse_imgur_link
 from bot.imgur.vocab import (
     BasicSort,
     SearchSize,
@@ -252,12 +252,8 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     async def item(self, interaction: Interaction, link: str) -> None:
         ref = parse_imgur_link(link)
         async with self._command(interaction, "item") as imgur:
-            answer = await resolve_item(imgur, ref)
-            media = answer.value
-            if isinstance(media, models.Album) and media.images is None:
-                # Gallery albums often come without their images: ask for the album itself.
-                full = await resolve_item(imgur, ImgurRef("album", media.id))
-                media = full.value if isinstance(full.value, models.Album) else media
+            answer = await with_album_images(imgur, await resolve_item(imgur, ref))
+        media = answer.value
         nsfw_ok = self._nsfw_ok(interaction)
         if media.nsfw and not nsfw_ok:
             await reply_privately(
@@ -281,10 +277,11 @@ class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Im
     ) -> None:
         async with self._command(interaction, "user") as imgur:
             answer = await profile(imgur, username.strip(), mature=self._nsfw_ok(interaction))
-        account, submissions = answer.value
-        items = safe_items(submissions, self._nsfw_ok(interaction))
+        found = answer.value
+        items = safe_items(found.submissions or [], self._nsfw_ok(interaction))
         note = stale_note(answer.age_s) if answer.stale else None
-        pages = item_pages(items, cover=account_page(account, len(items), note=note))
+        shown = None if found.submissions is None else len(items)
+        pages = item_pages(items, cover=account_page(found.account, shown, note=note))
         await self._show(interaction, pages)
 
     @app_commands.command(name="random", description="A random post from Imgur")

@@ -131,7 +131,9 @@ def item_pages(
     return ItemPages(items, note=note, cover=cover)
 
 
-def account_page(account: models.Account, submissions: int, note: str | None = None) -> Page:
+def account_page(account: models.Account, submissions: int | None, note: str | None = None) -> Page:
+    """A profile; ``submissions`` is how many recent posts follow, None when they could not
+    be fetched."""
     url = f"https://imgur.com/user/{account.url}"
     embed = discord.Embed(title=clip(account.url, TITLE_LIMIT), url=url, colour=EMBED_COLOUR)
     if account.bio:
@@ -144,7 +146,10 @@ def account_page(account: models.Account, submissions: int, note: str | None = N
     )
     if account.created:
         embed.add_field(name="Member since", value=f"<t:{account.created}:D>")
-    embed.set_footer(text=f"{submissions} recent submission{'s' * (submissions != 1)} follow")
+    if submissions is None:
+        embed.set_footer(text="Their recent posts couldn't be loaded right now.")
+    else:
+        embed.set_footer(text=f"{submissions} recent submission{'s' * (submissions != 1)} follow")
     return Page(content=note, embed=embed, url=url)
 
 

@@ -37,6 +37,7 @@ class ResponseCache:
         self._ttls: dict[str, float] = {kind: settings.ttl_for(kind) for kind in CACHED_KINDS}
         self._ttls["credits"] = 0  # the ledger wants today's numbers, not old ones
         self._default_ttl = settings.ttl_default_s
+        self._max_entry_bytes = settings.max_entry_kb * 1024
         self._entries: TLRUCache[str, CacheEntry] | None = None
         if settings.enabled and settings.max_entries > 0:
             self._entries = TLRUCache(
@@ -69,9 +70,17 @@ class ResponseCache:
         """A fresh or a stale-but-kept entry."""
         return self._lookup(key)
 
-    def put(self, key: str, kind: str, data: Any, fetched_at: datetime) -> CacheEntry:
+    def put(
+        self, key: str, kind: str, data: Any, fetched_at: datetime, *, size: int = 0
+    ) -> CacheEntry:
+        """Keep an answer (``size``: its body's bytes; answers past ``max_entry_kb`` are
+        served but not kept, so a few huge answers cannot crowd the memory)."""
         entry = CacheEntry(data, fetched_at, self._clock.monotonic(), self.ttl_for(kind))
-        if self._entries is not None and entry.ttl_s + self._keep_stale_s > 0:
+        if (
+            self._entries is not None
+            and entry.ttl_s + self._keep_stale_s > 0
+            and size <= self._max_entry_bytes
+        ):
             self._entries[key] = entry
         return entry
 

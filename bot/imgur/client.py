@@ -306,7 +306,7 @@ class ImgurClient:
         self, req: Request[Any], gate: Gate | None, key: str | None, body: Body | None
     ) -> Fetched:
         try:
-            data = await self._send(req, gate or free_gate, body)
+            data, size = await self._send(req, gate or free_gate, body)
         except QuotaExceeded:
             stale = self._stale_for(key)
             if stale is None:
@@ -321,7 +321,7 @@ class ImgurClient:
         now = self._clock.now()
         if key is None:
             return Fetched(data, now)
-        entry = self._cache.put(key, req.kind, data, now)
+        entry = self._cache.put(key, req.kind, data, now, size=size)
         return Fetched(data, now, _memo=entry.memo)
 
     def _stale_for(self, key: str | None) -> Fetched | None:
@@ -411,9 +411,10 @@ class ImgurClient:
 
     async def _attempt(
         self, req: Request[Any], bearer: SecretStr | None, gate: Gate, body: Body | None
-    ) -> Any:
+    ) -> tuple[Any, int]:
         """One request, through the gate: every attempt is charged on its own, so a retry can
-        be refused, and each is settled with what Imgur may have counted for it."""
+        be refused, and each is settled with what Imgur may have counted for it. Returns the
+        deciphered data and the size of the answer's body."""
         if self._closed:
             raise RuntimeError("ImgurClient is closed")
         http = HttpRequest(
@@ -456,7 +457,7 @@ class ImgurClient:
                 raise
             await self._notify(limits, req, response.status)
             await _settle(meter, req.cost, certain=True, limits=limits)
-            return result
+            return result, len(response.body)
 
     # ------------------------------------------------------------------------------
     # OAuth
@@ -477,7 +478,8 @@ class ImgurClient:
             if self._refresh_token is None or client_id is None or client_secret is None:
                 raise AuthError("OAuth needs a client id, a client secret and a refresh token")
             req = sansio.refresh_token(self._refresh_token, client_id, client_secret)
-            token = req.parse(await self._attempt(req, None, free_gate, None))
+            data, _size = await self._attempt(req, None, free_gate, None)
+            token = req.parse(data)
             self._access_token = token.access_token
             if token.refresh_token is not None:
                 self._refresh_token = token.refresh_token  # Imgur may rotate it

@@ -191,3 +191,42 @@ async def test_every_message_the_bot_sends_mentions_nobody(world):
     assert len(sent) >= 4
     for message in sent:
         assert message.allowed_mentions == {"parse": []}, message
+
+
+# -- when half of an answer fails --------------------------------------------------------------
+
+
+async def test_random_picks_from_the_first_page_when_the_second_fails(world):
+    world.emu.faults.add("error_500", path_prefix="/3/gallery/hot/viral/day/1")
+    record = await world.run("imgur", "random")
+    assert not record.original.ephemeral and item_id_of(record.original)
+    first_page = {p.id for p in world.emu.data.posts}
+    assert item_id_of(record.original) in first_page
+
+
+async def test_a_profile_shows_even_when_its_submissions_fail(world):
+    name = max(world.emu.data.by_account, key=lambda a: len(world.emu.data.by_account[a]))
+    world.emu.faults.add("error_500", path_prefix=f"/3/account/{name}/submissions")
+    record = await world.run("imgur", "user", username=name)
+    assert record.original.embed["title"] == name and not record.original.ephemeral
+    assert "couldn't be loaded" in record.original.embed["footer"]["text"]
+
+
+async def test_an_album_post_shows_when_its_images_cannot_be_fetched(world):
+    album = next(
+        item
+        for item in world.emu.data.posts
+        if item.is_album and not item.nsfw and item.images_count > 1
+    )
+    world.emu.faults.add("over_capacity_403", path_prefix="/3/album/")
+    record = await world.run("imgur", "item", link=f"https://imgur.com/gallery/{album.id}")
+    assert not record.original.ephemeral
+    assert item_id_of(record.original) == album.id
+
+
+async def test_me_is_not_a_username_members_may_look_up(world):
+    for spelling in ("me", "ME", " me "):
+        record = await world.run("imgur", "user", username=spelling)
+        text = await private_text(record)
+        assert "“me” is not an Imgur username" in text and "credentials" not in text
+    assert world.emu.stats.api_calls == 0

@@ -186,3 +186,23 @@ async def test_a_command_discord_still_shows_but_the_bot_dropped_gets_a_note(wor
     assert "commands are being updated" in text and "error id" not in text
     (entry,) = [r for r in caplog.records if "does not have" in r.getMessage()]
     assert entry.levelno == logging.WARNING and "/imgur-admin" in entry.getMessage()
+
+
+async def test_interaction_tokens_never_reach_the_log_even_at_debug(world):
+    import io
+
+    from bot.config import LoggingSettings, Secrets
+    from bot.logs import setup_logging
+
+    stream = io.StringIO()
+    setup_logging(LoggingSettings(level="DEBUG"), Secrets(), stream=stream)
+    record = await world.run("imgur", "frontpage")
+    click = await world.fd.click(record.original, label="▶", user=world.alice)
+    await click.wait_done(timeout=10)
+    await world.run("imgur", "search", query="zzqx nothing at all")  # a followup
+    logged = stream.getvalue()
+    tokens = [record.payload["token"], click.payload["token"]]
+    assert "/interactions/" in logged and "/webhooks/" in logged  # the URLs were logged...
+    assert "[redacted]" in logged
+    for token in tokens:
+        assert token not in logged  # ...without their tokens

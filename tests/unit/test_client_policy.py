@@ -397,3 +397,13 @@ async def test_close_closes_the_transport(clock) -> None:
     assert script.closed
     with pytest.raises(RuntimeError, match="closed"):
         await client.get(sansio.gallery())
+
+
+async def test_an_answer_larger_than_a_cache_entry_may_hold_is_served_not_kept(clock) -> None:
+    big = [ITEM | {"description": "x" * 2000} for _ in range(600)]  # about 1.3 MB
+    script = Script(ok(big), ok(big))
+    client = client_over(script, clock, cache=CacheSettings(max_entry_kb=1024))
+    assert len(await client.get(sansio.gallery_search("big"))) == 600
+    assert client.peek(sansio.gallery_search("big")) is None
+    await client.get(sansio.gallery_search("big"))
+    assert len(script.sent) == 2
