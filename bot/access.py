@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
 from bot.clock import Clock, SystemClock
+from bot.discord.replies import echo
 from bot.errors import BadInput
 from bot.imgur.client import Gate, ImgurClient
-from bot.imgur.sansio import Request
+from bot.imgur.sansio import BadArgument, Request
 from bot.ledger import Ledger
 
 T = TypeVar("T")
@@ -38,11 +39,16 @@ class Answer(Generic[T]):
 
 
 def build(builder: Callable[..., Request[T]], *args: Any, **kwargs: Any) -> Request[T]:
-    """Builders raise ValueError for values Imgur would reject: that is the member's input."""
+    """Builders refuse values Imgur would reject: that is the member's input, so it is said
+    back in plain words (never a Python repr)."""
     try:
         return builder(*args, **kwargs)
+    except BadArgument as exc:
+        shown = echo(exc.value) if isinstance(exc.value, str) and exc.value.strip() else ""
+        what = f"“{shown}” isn't" if shown else "That isn't"
+        raise BadInput(f"{what} {exc.expected}.") from None
     except ValueError as exc:
-        raise BadInput(str(exc)) from None
+        raise BadInput(f"Imgur can't be asked that: {exc}.") from None
 
 
 class ImgurAccess:

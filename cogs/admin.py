@@ -12,7 +12,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
-from bot.discord.replies import NO_MENTIONS, relative_time
+from bot.discord.replies import NO_MENTIONS, echo, relative_time
 from bot.errors import BadInput
 
 if TYPE_CHECKING:
@@ -38,7 +38,10 @@ def parse_guild_id(text: str) -> int:
     try:
         value = int(text.strip())
     except ValueError:
-        raise BadInput(f"{text!r} is not a server id: copy it with Developer Mode on.") from None
+        raise BadInput(
+            f"“{echo(text)}” is not a server id: turn on Developer Mode in Discord's settings, "
+            "then right-click the server and choose Copy Server ID."
+        ) from None
     if value <= 0:
         raise BadInput("A server id is a positive number.")
     return value

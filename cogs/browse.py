@@ -30,7 +30,7 @@ from bot.discord.embeds import (
     stale_note,
 )
 from bot.discord.paginator import Paginator
-from bot.discord.replies import NO_MENTIONS, clip, relative_time, reply_privately
+from bot.discord.replies import NO_MENTIONS, clip, echo, relative_time, reply_privately
 from bot.errors import QuotaExceeded
 from bot.imgur import models, sansio
 from bot.imgur.errors import ImgurError
@@ -65,7 +65,7 @@ user_cooldown = app_commands.checks.dynamic_cooldown(per_user_cooldown, key=lamb
 
 
 def quoted(text: str) -> str:
-    return f"“{clip(text, 80)}”"
+    return f"“{echo(text)}”"
 
 
 class Browse(commands.GroupCog, group_name="imgur", group_description="Browse Imgur"):

@@ -9,6 +9,7 @@ because what we echo (titles, captions, queries) comes from strangers.
 from __future__ import annotations
 
 import logging
+import unicodedata
 from datetime import datetime
 
 import discord
@@ -27,6 +28,21 @@ def relative_time(when: datetime) -> str:
 def clip(text: str, limit: int) -> str:
     """Cut ``text`` to ``limit`` characters, ending with an ellipsis when it was longer."""
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+
+
+# Unicode categories never echoed: controls, format characters (the bidi overrides and
+# isolates that reorder the rest of a message, zero-width characters), private-use,
+# surrogates and unassigned code points.
+_UNSHOWN = frozenset({"Cc", "Cf", "Co", "Cs", "Cn"})
+
+
+def echo(text: object, limit: int = 80) -> str:
+    """What a member typed, safe to show back: invisible and direction-changing characters
+    removed, whitespace collapsed, cut to ``limit``, then Markdown escaped so it reads as
+    typed. (Mentions are harmless anyway: nothing is sent with mentions allowed.)"""
+    raw = " ".join(str(text).split())
+    visible = "".join(ch for ch in raw if unicodedata.category(ch) not in _UNSHOWN)
+    return discord.utils.escape_markdown(clip(visible.strip(), limit))
 
 
 async def reply_privately(interaction: discord.Interaction, message: str) -> None:

@@ -19,6 +19,7 @@ from discord import app_commands
 from bot.discord.replies import relative_time, reply_privately
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
+from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
@@ -83,6 +84,14 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
         return f"I couldn't understand {error.value!r} for that option.", False
     if isinstance(error, BadInput):
         return str(error), False
+    if isinstance(error, StoreUnavailable):
+        log.error("the bot cannot save to its database: %s (%s)", error.reason, error.error)
+        return (
+            "The bot can't save anything right now (a problem with its disk), so it won't ask "
+            "Imgur for you. Nothing was lost; try again later. The bot's owner can see why "
+            "in the log.",
+            False,
+        )
     if isinstance(error, QuotaExceeded):
         words = QUOTA_WORDS.get(error.scope, "The bot is out of Imgur credits for now.")
         return f"{words} {_wait_text(error.resets_at)}", False

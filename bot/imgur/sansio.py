@@ -139,31 +139,43 @@ class Request(Generic[T]):
 # Argument checks
 
 
+class BadArgument(ValueError):
+    """A value Imgur would reject in a request. ``expected`` says in plain words what is
+    allowed ("a tag name: letters, digits, spaces, - and _"), so a member can be told."""
+
+    def __init__(self, name: str, value: object, expected: str) -> None:
+        super().__init__(f"{name} must be {expected}; got {value!r}")
+        self.name = name
+        self.value = value
+        self.expected = expected
+
+
 def _choice(name: str, value: str, allowed: tuple[str, ...]) -> str:
     if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        raise BadArgument(name, value, f"one of {', '.join(allowed)}")
     return value
 
 
 def _page(page: int) -> int:
     if isinstance(page, bool) or not isinstance(page, int) or page < 0:
-        raise ValueError(f"page must be an integer >= 0; got {page!r}")
+        raise BadArgument("page", page, "a page number (0 or more)")
     return page
 
 
 def _segment(name: str, value: str, pattern: re.Pattern[str], what: str) -> str:
     """A value that goes into the URL path: checked, then percent-quoted."""
     if not isinstance(value, str) or not pattern.fullmatch(value):
-        raise ValueError(f"{name} must be {what}; got {value!r}")
+        raise BadArgument(name, value, what)
     return quote(value, safe="")
 
 
 def _id(name: str, value: str) -> str:
-    return _segment(name, value, _ID, "1-64 letters or digits (an Imgur id or deletehash)")
+    return _segment(name, value, _ID, "an Imgur id (letters and digits)")
 
 
 def _tag(value: str) -> str:
-    return _segment("tag", value.strip() if isinstance(value, str) else value, _TAG, "a tag name")
+    tag = value.strip() if isinstance(value, str) else value
+    return _segment("tag", tag, _TAG, "a tag name (letters, digits, spaces, - and _)")
 
 
 def _flag(value: bool) -> str:
@@ -261,7 +273,7 @@ def gallery_search(
     if query and advanced:
         raise ValueError("give q or the advanced q_* fields, not both (Imgur ignores q then)")
     if not query and not advanced:
-        raise ValueError("a search needs q or at least one of the advanced q_* fields")
+        raise BadArgument("q", q, "some words to search for")
     params = sorted(advanced.items()) if advanced else [("q", query or "")]
     path = f"/3/gallery/search/{sort}/{window}/{_page(page)}"
     return _get(path, "search", models.parse_gallery, [*params, *_mature(mature)])
@@ -427,7 +439,7 @@ def delete_album(deletehash: str) -> Request[bool]:
 
 
 def _username(username: str) -> str:
-    return _segment("username", username, _USERNAME, "an Imgur username (or 'me')")
+    return _segment("username", username, _USERNAME, "an Imgur username (letters, digits, - and _)")
 
 
 def _account_auth(username: str) -> Auth:

@@ -4,6 +4,6 @@ SQLite is the embedded default (``sqlite.py``: one writer thread, group commit, 
 migrations); nothing needs a server.
 """
 
-from bot.store.sqlite import MAX_BATCH, Store, StoreClosed, open_database
+from bot.store.sqlite import MAX_BATCH, Store, StoreClosed, StoreUnavailable, open_database
 
-__all__ = ["MAX_BATCH", "Store", "StoreClosed", "open_database"]
+__all__ = ["MAX_BATCH", "Store", "StoreClosed", "StoreUnavailable", "open_database"]

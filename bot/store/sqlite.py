@@ -47,6 +47,40 @@ class StoreClosed(RuntimeError):
     """Work was sent to a store that is closed (or closing)."""
 
 
+class StoreUnavailable(RuntimeError):
+    """The database cannot take writes right now: the disk is full, the file or its mount is
+    read-only, or the file is damaged. Nothing already committed is lost; the operator has
+    to fix the disk. ``reason`` says which, in words."""
+
+    def __init__(self, reason: str, error: BaseException) -> None:
+        super().__init__(f"the database cannot be written: {reason}")
+        self.reason = reason
+        self.error = error
+
+
+# SQLite's error names (sqlite3.Error.sqlite_errorname) for a database the bot cannot use
+# until its operator does something, and what to tell them.
+_UNAVAILABLE = {
+    "SQLITE_FULL": "the disk is full",
+    "SQLITE_READONLY": "the database file or its folder is read-only",
+    "SQLITE_IOERR": "the disk reported an I/O error",
+    "SQLITE_CANTOPEN": "the database file cannot be opened",
+    "SQLITE_CORRUPT": "the database file is damaged",
+    "SQLITE_NOTADB": "the file is not a database",
+}
+
+
+def unavailable(exc: BaseException) -> BaseException:
+    """``StoreUnavailable`` for the SQLite errors that mean "cannot write now"; others as
+    they are (a bug in a query must still look like one)."""
+    if isinstance(exc, sqlite3.Error):
+        name = getattr(exc, "sqlite_errorname", "") or ""
+        for prefix, reason in _UNAVAILABLE.items():
+            if name.startswith(prefix):
+                return StoreUnavailable(reason, exc)
+    return exc
+
+
 @dataclass(slots=True)
 class _Job:
     fn: Callable[[Database], Any]
@@ -211,7 +245,7 @@ class Store:
         try:
             job.outcome = (True, job.fn(self._db))  # type: ignore[arg-type]
         except BaseException as exc:
-            job.outcome = (False, exc)
+            job.outcome = (False, unavailable(exc))
             if self._db is not None and self._db.conn.in_transaction:
                 # A function that failed half-way must not leave its transaction open, or it
                 # would silently swallow every later write.
@@ -224,7 +258,7 @@ class Store:
             conn.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
             for job in jobs:
-                job.outcome = (False, exc)
+                job.outcome = (False, unavailable(exc))
             return
         done: list[_Job] = []  # jobs whose work sits in the open transaction
         for job in jobs:
@@ -232,7 +266,7 @@ class Store:
             try:
                 result = job.fn(self._db)  # type: ignore[arg-type]
             except BaseException as exc:
-                job.outcome = (False, exc)
+                job.outcome = (False, unavailable(exc))
                 if conn.in_transaction:
                     conn.execute("ROLLBACK TO store_write")
                     conn.execute("RELEASE store_write")
@@ -240,7 +274,7 @@ class Store:
                     # The error destroyed the whole transaction (a RAISE(ROLLBACK) trigger, an
                     # I/O error): the earlier jobs' work is gone too, so they fail with it.
                     for earlier in done:
-                        earlier.outcome = (False, exc)
+                        earlier.outcome = (False, unavailable(exc))
                     done = []
                     conn.execute("BEGIN IMMEDIATE")
             else:
@@ -253,7 +287,7 @@ class Store:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             for job in jobs:
-                job.outcome = (False, exc)
+                job.outcome = (False, unavailable(exc))
         else:
             self.group_commits += 1
             self.grouped_writes += len(jobs)

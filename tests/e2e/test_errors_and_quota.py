@@ -206,3 +206,13 @@ async def test_interaction_tokens_never_reach_the_log_even_at_debug(world):
     assert "[redacted]" in logged
     for token in tokens:
         assert token not in logged  # ...without their tokens
+
+
+async def test_a_database_that_cannot_be_written_gets_words_not_an_error_id(world):
+    # As a read-only mount does it (a full disk is the same class: see test_store.py).
+    await world.bot.store.run(lambda db: db.execute("PRAGMA query_only = 1"))
+    record = await world.run("imgur", "search", query="cats")
+    text = await private_text(record)
+    assert "can't save anything right now" in text and "Nothing was lost" in text
+    assert "error id" not in text
+    assert world.emu.stats.api_calls == 0  # Imgur was not asked: nothing could be charged

@@ -51,3 +51,34 @@ def test_wrapped_errors_are_unwrapped():
 
 def test_unexpected_errors_are_flagged_for_logging():
     assert describe_error(ZeroDivisionError("secret path /etc/x")) == ("", True)
+
+
+def test_member_input_is_echoed_without_invisible_or_direction_changing_characters():
+    from bot.discord.replies import echo
+
+    sneaky = "cats\u202e\u2066gnp.exe\u0007\u200b  **bold**\n`code`"
+    shown = echo(sneaky)
+    assert "\u202e" not in shown and "\u2066" not in shown and "\u0007" not in shown
+    assert "\u200b" not in shown and "\n" not in shown
+    assert shown == "catsgnp.exe \\*\\*bold\\*\\* \\`code\\`"
+    assert echo("x" * 500, limit=20).endswith("…") and len(echo("x" * 500, limit=20)) == 20
+
+
+@pytest.mark.parametrize(
+    ("builder", "args", "expected"),
+    [
+        ("account", ("../gallery",), "“../gallery” isn't an Imgur username"),
+        ("gallery_tag", ("cats/../../x",), "“cats/../../x” isn't a tag name"),
+        ("gallery_search", ("   ",), "That isn't some words to search for."),
+        ("subreddit_gallery", ("r\u202eevil",), "“revil” isn't a subreddit name"),
+    ],
+)
+def test_what_imgur_would_refuse_is_said_in_plain_words(builder, args, expected):
+    from bot.access import build
+    from bot.imgur import sansio
+
+    with pytest.raises(BadInput) as caught:
+        build(getattr(sansio, builder), *args)
+    text = str(caught.value)
+    assert expected in text
+    assert "must be" not in text and "got '" not in text and "\u202e" not in text

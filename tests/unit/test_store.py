@@ -10,7 +10,7 @@ import pytest
 from sqlite_utils import Database, Migrations
 
 from bot.config import StoreSettings
-from bot.store import Store, StoreClosed
+from bot.store import Store, StoreClosed, StoreUnavailable
 
 
 @pytest.fixture
@@ -235,3 +235,29 @@ async def test_store_works_as_an_async_context_manager(tmp_path):
     async with await Store.open(StoreSettings(path=tmp_path / "bot.db")) as store:
         assert await store.run(lambda db: 1) == 1
     assert store.closed
+
+
+async def test_a_full_disk_is_a_store_unavailable_error_saying_so(tmp_path):
+    store = await Store.open(StoreSettings(path=tmp_path / "full.db"))
+
+    def limit(db):
+        db.execute("CREATE TABLE t (x BLOB)")
+        pages = db.execute("PRAGMA page_count").fetchone()[0]
+        db.execute(f"PRAGMA max_page_count = {pages + 4}")
+
+    def fill(db):
+        while True:
+            db.execute("INSERT INTO t VALUES (zeroblob(1000))")
+
+    try:
+        await store.run(limit)
+        with pytest.raises(StoreUnavailable) as caught:
+            await store.run(fill)
+        assert caught.value.reason == "the disk is full"
+        with pytest.raises(StoreUnavailable):
+            await store.run(lambda db: db.execute("INSERT INTO t VALUES (zeroblob(1000))"))
+        # A mistake in a query is still an error of its own, not "unavailable".
+        with pytest.raises(sqlite3.OperationalError):
+            await store.run(lambda db: db.execute("SELECT * FROM no_such_table"))
+    finally:
+        await store.close()
