@@ -59,7 +59,8 @@ def encode_still(image: Image.Image, fmt: str, quality: int, max_bytes: int) -> 
                 return Encoded(data, fmt, image.size, tuple(adjustments))
         adjustments.append(f"{fmt} quality lowered to {quality} to stay under {limit}")
     elif image.mode != "P":
-        image = image.quantize(256, method=_quantize_method(image))
+        # Fast octree: median cut takes seconds on a busy photo, and it keeps alpha.
+        image = image.quantize(256, method=Image.Quantize.FASTOCTREE)
         data = _save_still(image, fmt, quality)
         adjustments.append(f"reduced to 256 colours to stay under {limit}")
         if len(data) <= max_bytes:
@@ -88,28 +89,28 @@ def encode_animation(
     """
     colours = 256
     data = _save_gif(frames, durations, loop, colours)
-    if len(data) <= max_bytes:
-        return Encoded(data, "GIF", frames[0].size, ())
+    size = frames[0].size
+    adjustments: list[str] = []
     limit = _megabytes(max_bytes)
     for colours in GIF_COLOUR_STEPS:
-        data = _save_gif(frames, durations, loop, colours)
         if len(data) <= max_bytes:
-            return Encoded(
-                data,
-                "GIF",
-                frames[0].size,
-                (f"reduced to {colours} colours to stay under {limit}",),
-            )
-    adjustments = [f"reduced to {colours} colours to stay under {limit}"]
-    size = frames[0].size
+            break
+        data = _save_gif(frames, durations, loop, colours)
+        adjustments = [f"reduced to {colours} colours to stay under {limit}"]
+    scaled = False
     while len(data) > max_bytes:
         smaller = _scaled(size)
         if smaller is None:
             raise OutputTooLarge(len(data), max_bytes)
-        size = smaller
-        scaled = [frame.resize(size, Image.Resampling.BILINEAR) for frame in frames]
-        data = _save_gif(scaled, durations, loop, colours)
-    adjustments.append(f"scaled down to {size[0]}×{size[1]} to stay under {limit}")
+        size, scaled = smaller, True
+        data = _save_gif(
+            [frame.resize(size, Image.Resampling.BILINEAR) for frame in frames],
+            durations,
+            loop,
+            colours,
+        )
+    if scaled:
+        adjustments.append(f"scaled down to {size[0]}×{size[1]} to stay under {limit}")
     return Encoded(data, "GIF", size, tuple(adjustments), gif_frame_count(data))
 
 
@@ -150,11 +151,6 @@ def _scaled(size: tuple[int, int]) -> tuple[int, int] | None:
     if min(width, height) < SMALLEST_SIDE:
         return None
     return width, height
-
-
-def _quantize_method(image: Image.Image) -> Image.Quantize:
-    # Median cut is better but RGB only; fast octree keeps an alpha channel.
-    return Image.Quantize.FASTOCTREE if image.mode == "RGBA" else Image.Quantize.MEDIANCUT
 
 
 def _save_still(image: Image.Image, fmt: str, quality: int) -> bytes:
