@@ -83,6 +83,14 @@ FALLBACK_FONTS: tuple[FontSpec, ...] = (
     FontSpec("symbols", ("Symbola_hint.ttf", "Symbola.ttf"), "fonts-symbola"),
 )
 _EMOJI_SPECS = ("emoji", "symbols")
+# What the renderer's intended look (and its tests) needs, in install order.
+REQUIRED_PACKAGES: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        spec.package
+        for spec in (*CAPTION_FONTS.values(), *FALLBACK_FONTS)
+        if spec.required and spec.package
+    )
+)
 
 
 @dataclass(frozen=True)
