@@ -25,7 +25,14 @@ from .errors import (
 from .fonts import FontBook, FontReport, default_font_book, missing_font_packages
 from .images import Background, ImageLimits, load_background
 from .model import Overlay, Template, TextBox, classic_boxes, classic_template, slugify
-from .render import PREVIEW_OPTIONS, Rendered, RenderOptions, render, render_preview
+from .render import (
+    PREVIEW_OPTIONS,
+    Rendered,
+    RenderOptions,
+    clear_caches,
+    render,
+    render_preview,
+)
 from .text import clean_text, split_texts
 
 __all__ = [
@@ -48,6 +55,7 @@ __all__ = [
     "classic_boxes",
     "classic_template",
     "clean_text",
+    "clear_caches",
     "default_font_book",
     "load_background",
     "missing_font_packages",

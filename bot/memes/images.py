@@ -11,6 +11,7 @@ the bot's memory. Pillow's own bomb check stays on behind ours.
 from __future__ import annotations
 
 import io
+import math
 from dataclasses import dataclass
 
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -69,17 +70,20 @@ def load_background(
     limits: ImageLimits = ImageLimits(),
     max_side: int | None = None,
     animate: bool = True,
+    quick: bool = False,
 ) -> Background:
     """Decode an image for drawing on. Raises ``BadImage`` with a message for people.
 
-    ``max_side`` scales a larger image down as it is decoded (JPEG decodes at a reduced
-    scale directly, which is what makes previews cheap). ``animate=False`` keeps only the
-    first frame. A ``Background`` passes through (scaled if it is too big).
+    ``max_side`` scales a larger image down (Lanczos). ``quick=True`` scales by whole
+    factors instead, ending between half of ``max_side`` and all of it: a JPEG decodes at
+    1/2, 1/4 or 1/8 scale directly and the rest is a box filter, which is what makes
+    previews cheap. ``animate=False`` keeps only the first frame. A ``Background`` passes
+    through (scaled if it is too big).
     """
     if isinstance(source, Background):
         background = source if animate else source.first_frame()
         if max_side and max(background.size) > max_side:
-            frames = tuple(_fit(frame.copy(), max_side) for frame in background.frames)
+            frames = tuple(_fit(frame.copy(), max_side, quick) for frame in background.frames)
             background = Background(
                 frames, background.durations, background.loop, background.format
             )
@@ -110,8 +114,8 @@ def load_background(
             )
     try:
         if frame_count > 1:
-            return _decode_animation(image, frame_count, max_side)
-        return _decode_still(image, max_side)
+            return _decode_animation(image, frame_count, max_side, quick)
+        return _decode_still(image, max_side, quick)
     except Image.DecompressionBombError:
         raise BadImage("The image decodes to far too many pixels; use another one.") from None
     except (OSError, SyntaxError, ValueError, EOFError):
@@ -140,11 +144,15 @@ def _open(data: bytes) -> Image.Image:
         ) from None
 
 
-def _fit(image: Image.Image, max_side: int | None) -> Image.Image:
-    """Scale down in place (``thumbnail``: JPEG decodes at reduced scale) to ``max_side``."""
-    if max_side and max(image.size) > max_side:
+def _fit(image: Image.Image, max_side: int | None, quick: bool = False) -> Image.Image:
+    """Scale down to at most ``max_side`` (see ``load_background`` for ``quick``)."""
+    if not max_side or max(image.size) <= max_side:
+        return image
+    if not quick:
         image.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-    return image
+        return image
+    factor = math.ceil(max(image.size) / max_side)
+    return image.reduce(factor) if factor > 1 else image
 
 
 def _has_alpha(image: Image.Image) -> bool:
@@ -153,11 +161,16 @@ def _has_alpha(image: Image.Image) -> bool:
     )
 
 
-def _decode_still(image: Image.Image, max_side: int | None) -> Background:
+def _decode_still(image: Image.Image, max_side: int | None, quick: bool) -> Background:
     source_format = image.format or "PNG"
+    if quick and max_side and image.format == "JPEG" and max(image.size) > max_side:
+        # Decode at 1/2, 1/4 or 1/8 scale directly: the largest that still covers
+        # what ``_fit`` will reduce to.
+        factor = math.ceil(max(image.size) / max_side)
+        image.draft(image.mode, (image.width // factor, image.height // factor))
     if image.format in ("JPEG", "WEBP") and image.getexif().get(0x0112, 1) != 1:
         image = ImageOps.exif_transpose(image)  # phone photos stand up as they were taken
-    image = _fit(image, max_side)
+    image = _fit(image, max_side, quick)
     mode = "RGBA" if _has_alpha(image) else "RGB"
     if image.mode != mode:
         image = image.convert(mode)
@@ -168,7 +181,9 @@ def _decode_still(image: Image.Image, max_side: int | None) -> Background:
     return Background((image,), (0,), None, source_format)
 
 
-def _decode_animation(image: Image.Image, frame_count: int, max_side: int | None) -> Background:
+def _decode_animation(
+    image: Image.Image, frame_count: int, max_side: int | None, quick: bool
+) -> Background:
     # Pillow composes each GIF/WebP frame onto the previous ones, applying the disposal
     # methods, so every frame read here is the full picture a viewer sees at that moment.
     frames: list[Image.Image] = []
@@ -181,7 +196,7 @@ def _decode_animation(image: Image.Image, frame_count: int, max_side: int | None
             transparent = transparent or frame.getchannel("A").getextrema()[0] < 255
         else:
             frame = image.convert("RGB")
-        frames.append(_fit(frame, max_side))
+        frames.append(_fit(frame, max_side, quick))
         durations.append(int(image.info.get("duration", 0) or 0))
     loop = image.info.get("loop")
     mode = "RGBA" if transparent else "RGB"

@@ -220,6 +220,12 @@ def _fit_cached(
     return clipped, "the text did not fit its box even at 1 px; it was cut"
 
 
+def clear_layout_caches() -> None:
+    """Forget fitted layouts and measured words."""
+    _fit_cached.cache_clear()
+    _reference_width.cache_clear()
+
+
 def _word(book: FontBook, primary: Face, word: str) -> _Word:
     clusters = tuple((cluster, book.face_for(cluster, primary)) for cluster in graphemes(word))
     return _Word(clusters, sum(_reference_width(book, f, t) for f, t in _group(clusters)))

@@ -24,7 +24,7 @@ from .encode import MIME, encode_animation, encode_still
 from .errors import TooManyTexts
 from .fonts import Face, FontBook, default_font_book
 from .images import Background, ImageLimits, composite, load_background, load_overlay
-from .layout import BoxLayout, fit_text, run_ink
+from .layout import BoxLayout, clear_layout_caches, fit_text, run_ink
 from .model import Overlay, Template, TextBox
 from .text import apply_case, prepare_texts
 
@@ -39,6 +39,8 @@ class RenderOptions:
       animated), or force ``jpeg``/``png``/``webp`` for stills.
     - ``max_bytes``: the encoded size limit (Imgur's API: 10 MB).
     - ``max_side``: larger backgrounds are scaled down before drawing.
+    - ``quick_scaling``: scale by whole factors (JPEG draft decoding, box filter): fast,
+      ends between half of ``max_side`` and all of it. For previews.
     - ``animate``: False draws only the first frame of an animation (every box shown).
     - ``max_text_length``: per-box cap in characters as readers count them.
     - ``outline_ratio``: outline thickness as a fraction of the font size.
@@ -50,6 +52,7 @@ class RenderOptions:
     format: str = "auto"
     max_bytes: int = IMGUR_MAX_BYTES
     max_side: int = 2048
+    quick_scaling: bool = False
     jpeg_quality: int = 90
     animate: bool = True
     max_text_length: int = 200
@@ -64,7 +67,7 @@ class RenderOptions:
             raise ValueError(f"format must be auto, jpeg, png or webp (got {self.format!r})")
 
 
-PREVIEW_OPTIONS = RenderOptions(max_side=640, jpeg_quality=80, animate=False)
+PREVIEW_OPTIONS = RenderOptions(max_side=640, quick_scaling=True, jpeg_quality=80, animate=False)
 
 
 @dataclass(frozen=True)
@@ -131,7 +134,11 @@ def render(
     cleaned += [""] * (len(template.boxes) - len(cleaned))
     book = options.fonts or default_font_book()
     picture = load_background(
-        background, limits=options.limits, max_side=options.max_side, animate=options.animate
+        background,
+        limits=options.limits,
+        max_side=options.max_side,
+        animate=options.animate,
+        quick=options.quick_scaling,
     )
     width, height = picture.size
     notes: list[str] = []
@@ -170,9 +177,10 @@ def render_preview(
     overlays: Mapping[str, bytes | Image.Image] | None = None,
     options: RenderOptions = PREVIEW_OPTIONS,
 ) -> Rendered:
-    """A quick look before uploading: the background decoded scaled down (640 px), the
-    first frame only with every box shown, JPEG at quality 80. Same rules and errors as
-    ``render``; the text is fitted to the smaller picture, so it looks the same."""
+    """A quick look before uploading: the background decoded scaled down by a whole factor
+    to at most 640 px, the first frame only with every box shown, JPEG at quality 80. Same
+    rules and errors as ``render``; the text is fitted to the smaller picture, so it looks
+    the same."""
     return render(template, background, texts, overlays=overlays, options=options)
 
 
@@ -320,6 +328,15 @@ def _bitmap_run(
     ImageDraw.Draw(strike).text((-left, -top), text, font=font, anchor="ls", embedded_color=True)
     x0, y0, x1, y1 = run_ink(book, face, text, size, 0)
     return strike.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS), (x0, y0)
+
+
+def clear_caches() -> None:
+    """Forget every fitted layout, measured word and scaled emoji (fonts stay loaded).
+
+    Nothing needs this for correctness (the caches are keyed by everything they depend
+    on); the benchmark calls it to time fitting from scratch."""
+    clear_layout_caches()
+    _bitmap_run.cache_clear()
 
 
 def _moments(durations: Sequence[int]) -> list[float]:

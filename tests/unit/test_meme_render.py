@@ -443,7 +443,7 @@ def test_a_preview_is_small_and_still():
     big = io.BytesIO()
     Image.new("RGB", (2400, 1600), (10, 200, 30)).save(big, "JPEG")
     preview = render_preview(classic_template("x"), big.getvalue(), ["top", "bottom"])
-    assert (preview.width, preview.height) == (640, 427)
+    assert (preview.width, preview.height) == (600, 400)  # 1/4 scale: the first to fit 640
     assert preview.mime == "image/jpeg" and preview.frames == 1
 
 
