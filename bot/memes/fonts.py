@@ -231,6 +231,14 @@ class FontBook:
         # Emoji fonts stay in the chain (after the rest) for symbols only they have.
         return rest + emoji
 
+    def warm(self) -> FontReport:
+        """Find every font and read every character map now (a fraction of a second,
+        mostly the CJK font's), so the first meme after start-up is not the slow one.
+        Call it in an executor at start-up; returns the report."""
+        report = self.report()
+        self.fallback_faces()
+        return report
+
     def report(self) -> FontReport:
         """Which known fonts were found, and which Debian packages would fill the gaps."""
         found: dict[str, str | None] = {}
@@ -256,6 +264,12 @@ class FontBook:
             if face not in self._coverage.maps:
                 self._coverage.maps[face] = _read_cmap(face)
             return self._coverage.maps[face]
+
+    def covers(self, face: Face, cluster: str) -> bool:
+        """Whether a face has glyphs for every code point of a cluster (joiners and
+        variation selectors aside)."""
+        coverage = self.coverage(face)
+        return all(ord(c) in coverage for c in cluster if ord(c) not in IGNORABLE)
 
     def face_for(self, cluster: str, primary: Face) -> Face:
         """The face that should draw one grapheme cluster, given the caption's face.

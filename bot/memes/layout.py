@@ -125,11 +125,12 @@ def fit_text(
     outline_ratio: float = 0.05,
     line_spacing: float = 1.0,
     max_size: int | None = None,
-) -> tuple[BoxLayout, str | None]:
+) -> tuple[BoxLayout, tuple[str, ...]]:
     """Lay ``text`` out in a ``width`` × ``height`` box at the largest size that fits.
 
-    Returns the layout and a note (font substituted, text could not fit) or ``None``.
-    Results are cached: the same text in the same box is laid out once.
+    Returns the layout and notes for people (font substituted, characters no installed
+    font has, text that could not fit). Results are cached: the same text in the same box
+    is laid out once.
     """
     return _fit_cached(
         book, text, width, height, font, align, valign, outline_ratio, line_spacing, max_size
@@ -148,14 +149,25 @@ def _fit_cached(
     outline_ratio: float,
     line_spacing: float,
     max_size: int | None,
-) -> tuple[BoxLayout, str | None]:
-    primary, note = book.caption_face(font)
+) -> tuple[BoxLayout, tuple[str, ...]]:
+    primary, substituted = book.caption_face(font)
+    notes = (substituted,) if substituted else ()
     if not text or width <= 0 or height <= 0:
-        return EMPTY, note
+        return EMPTY, notes
     paragraphs = [
         [_word(book, primary, word) for word in paragraph.split(" ")]
         for paragraph in text.split("\n")
     ]
+    missing = dict.fromkeys(
+        cluster
+        for words in paragraphs
+        for word in words
+        for cluster, face in word.clusters
+        if not book.covers(face, cluster)
+    )
+    if missing:
+        shown = ", ".join(f"{c} (U+{ord(c[0]):04X})" for c in list(missing)[:5])
+        notes += (f"no installed font has {shown}; shown as empty boxes",)
     space = book.font(primary, REFERENCE_SIZE).getlength(" ")
     ascent, descent = book.font(primary, REFERENCE_SIZE).getmetrics()
     line_height = (ascent + descent) / REFERENCE_SIZE
@@ -199,7 +211,7 @@ def _fit_cached(
             valign,
         )
         if layout is not None:
-            return layout, note
+            return layout, notes
         if size == 1:
             break
         size = max(1, size - max(1, size // 25))
@@ -217,7 +229,7 @@ def _fit_cached(
         force=True,
     )
     assert clipped is not None
-    return clipped, "the text did not fit its box even at 1 px; it was cut"
+    return clipped, (*notes, "the text did not fit its box even at 1 px; it was cut")
 
 
 def clear_layout_caches() -> None:

@@ -199,7 +199,7 @@ def _place_boxes(
         if not text:
             continue
         left, top, box_width, box_height = box.pixel_box(width, height)
-        layout, note = fit_text(
+        layout, box_notes = fit_text(
             book,
             apply_case(text, box.style),
             box_width,
@@ -211,8 +211,7 @@ def _place_boxes(
             line_spacing=options.line_spacing,
             max_size=max_size,
         )
-        if note and f"box {number}: {note}" not in notes:
-            notes.append(f"box {number}: {note}")
+        notes.extend(f"box {number}: {note}" for note in box_notes)
         if not layout.empty:
             placed.append(_PlacedBox(box, left, top, box_width, box_height, layout))
     return placed

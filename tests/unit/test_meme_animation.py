@@ -85,6 +85,18 @@ def test_boxes_show_only_during_their_part_of_the_animation():
             assert count(mask.crop(second_box)) > 100 and outside(mask, second_box) == 0
 
 
+def test_overlays_follow_their_own_timing():
+    template = Template.build(
+        id="o", name="o", boxes=[{"scale_y": 0.2}],
+        overlays=[{"image": "star", "center_x": 0.5, "center_y": 0.6, "scale": 0.3, "start": 0.4}],
+    )  # fmt: skip
+    star = io.BytesIO()
+    Image.new("RGB", (20, 20), (255, 255, 255)).save(star, "PNG")
+    meme = render(template, flat_gif(), [""], overlays={"star": star.getvalue()})
+    shown = [frame.getpixel((120, 108)) == (255, 255, 255) for frame, _ in frames_of(meme.data)]
+    assert shown == [False, False, False, True, True]  # frames start at 0, .08, .22, .42, .5
+
+
 def test_transparent_frames_do_not_smear_into_each_other():
     # Frame 0: a red square on the left; frame 1 clears to transparent (disposal 2) and
     # draws a blue square on the right. A writer that forgot to clear would show both.

@@ -32,6 +32,7 @@ from bot.memes import (
     TextTooLong,
     TooManyTexts,
     classic_template,
+    clear_caches,
     render,
     render_preview,
 )
@@ -331,6 +332,32 @@ def test_text_in_a_box_too_small_to_read_still_stays_inside_it():
     template = one_box(anchor_x=0.5, anchor_y=0.5, scale_x=0.02, scale_y=0.02)
     meme = render(template, flat(200, 200), ["far too much text for four pixels"], options=PNG)
     assert outside(ink(decode(meme)), box_pixels(template, (200, 200))) == 0
+    assert meme.notes == ("box 1: the text did not fit its box even at 1 px; it was cut",)
+
+
+def test_a_box_that_rounds_to_no_pixels_draws_nothing_and_does_not_crash():
+    template = one_box(anchor_x=0.5, anchor_y=0.5, scale_x=0.01, scale_y=0.01)
+    meme = render(template, flat(10, 10), ["nothing fits here"], options=PNG)
+    assert count(ink(decode(meme))) == 0
+
+
+def test_characters_no_font_has_are_named_in_a_note():
+    meme = render(one_box(), flat(200, 200), ["hi \U0010fffd"], options=PNG)
+    assert meme.notes == (
+        "box 1: no installed font has \U0010fffd (U+10FFFD); shown as empty boxes",
+    )
+
+
+def test_renders_in_parallel_threads_match_serial_ones():
+    from concurrent.futures import ThreadPoolExecutor
+
+    jobs = [(classic_template("x"), flat(300, 300), [f"caption {n} 中 😀", f"bottom {n}"])
+            for n in range(8)]  # fmt: skip
+    serial = [render(*job, options=PNG).data for job in jobs]
+    clear_caches()
+    with ThreadPoolExecutor(4) as pool:
+        parallel = list(pool.map(lambda job: render(*job, options=PNG).data, jobs))
+    assert parallel == serial
 
 
 # -- bad images --------------------------------------------------------------------------------

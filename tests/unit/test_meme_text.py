@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.memes import TextTooLong, TooManyTexts, clean_text, split_texts
 from bot.memes.text import apply_case, graphemes, prepare_texts, text_length, wants_emoji_font
@@ -98,3 +102,14 @@ def test_more_texts_than_boxes_says_how_many_fit():
 )  # fmt: skip
 def test_which_clusters_ask_for_a_colour_emoji_font(cluster, emoji):
     assert wants_emoji_font(cluster) is emoji
+
+
+@given(st.text())
+def test_cleaning_any_text_leaves_no_control_or_invisible_formatting(text):
+    cleaned = clean_text(text)
+    assert cleaned == clean_text(cleaned)  # cleaning twice changes nothing
+    for char in cleaned:
+        category = unicodedata.category(char)
+        assert char == "\n" or category not in ("Cc", "Cs")
+        assert category != "Cf" or char in "\u200c\u200d" or 0xE0020 <= ord(char) < 0xE0080
+    assert not any(line != line.strip() or not line for line in cleaned.split("\n") if cleaned)
