@@ -196,38 +196,18 @@ def _fit_cached(
         else:
             high = middle - 1
 
+    def layout_at(size: int, force: bool = False) -> BoxLayout | None:
+        return _layout_at(
+            book, primary, paragraphs, size, width, height, outline_ratio, line_spacing,
+            align, valign, force=force,
+        )  # fmt: skip
+
     size = low
-    while True:
-        layout = _layout_at(
-            book,
-            primary,
-            paragraphs,
-            size,
-            width,
-            height,
-            outline_ratio,
-            line_spacing,
-            align,
-            valign,
-        )
-        if layout is not None:
-            return layout, notes
-        if size == 1:
-            break
+    while (layout := layout_at(size)) is None and size > 1:
         size = max(1, size - max(1, size // 25))
-    clipped = _layout_at(
-        book,
-        primary,
-        paragraphs,
-        1,
-        width,
-        height,
-        outline_ratio,
-        line_spacing,
-        align,
-        valign,
-        force=True,
-    )
+    if layout is not None:
+        return layout, notes
+    clipped = layout_at(1, force=True)
     assert clipped is not None
     return clipped, (*notes, "the text did not fit its box even at 1 px; it was cut")
 

@@ -11,6 +11,12 @@ from PIL import Image, ImageChops, ImageDraw
 from bot.memes import Template, classic_template, load_background, render, render_preview
 from bot.memes.encode import gif_frame_count
 
+# One box for the first half of the animation, another for the second.
+HALF_AND_HALF = Template.build(
+    id="timed", name="Timed",
+    boxes=[{"anchor_y": 0.0, "scale_y": 0.4, "stop": 0.5},
+           {"anchor_y": 0.6, "scale_y": 0.4, "start": 0.5}],
+)  # fmt: skip
 COLOURS = [(200, 40, 40), (40, 160, 60), (40, 60, 200), (220, 200, 40), (120, 40, 160)]
 DURATIONS = [40, 70, 100, 40, 250]
 
@@ -68,11 +74,7 @@ def test_an_animation_that_plays_once_still_plays_once():
 
 
 def test_boxes_show_only_during_their_part_of_the_animation():
-    template = Template.build(
-        id="timed", name="Timed",
-        boxes=[{"anchor_y": 0.0, "scale_y": 0.4, "stop": 0.5},
-               {"anchor_y": 0.6, "scale_y": 0.4, "start": 0.5}],
-    )  # fmt: skip
+    template = HALF_AND_HALF
     meme = render(template, flat_gif(), ["first", "second"])
     starts = [0, 40, 110, 210, 250]  # of 500 ms: frames 0-2 start before 0.5, 3-4 after
     first_box = (0, 0, 240, 72)
@@ -150,11 +152,7 @@ def test_identical_frames_merged_by_the_writer_are_counted_honestly():
 
 
 def test_a_preview_of_an_animation_is_its_first_frame_with_every_box_shown():
-    template = Template.build(
-        id="timed", name="Timed",
-        boxes=[{"anchor_y": 0.0, "scale_y": 0.4, "stop": 0.5},
-               {"anchor_y": 0.6, "scale_y": 0.4, "start": 0.5}],
-    )  # fmt: skip
+    template = HALF_AND_HALF
     preview = render_preview(template, flat_gif(), ["first", "second"])
     assert preview.frames == 1 and preview.mime == "image/jpeg"
     mask = ink(decode(preview), COLOURS[0], threshold=40)
