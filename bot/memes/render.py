@@ -24,7 +24,7 @@ from .encode import MIME, encode_animation, encode_still
 from .errors import TooManyTexts
 from .fonts import Face, FontBook, default_font_book
 from .images import Background, ImageLimits, composite, load_background, load_overlay
-from .layout import BoxLayout, clear_layout_caches, fit_text, run_ink
+from .layout import BoxLayout, clear_layout_caches, fit_text, run_ink, strike_box
 from .model import Overlay, Template, TextBox
 from .text import apply_case, prepare_texts
 
@@ -322,7 +322,7 @@ def _bitmap_run(
     picture and its offset from the pen position, exactly the box ``run_ink`` measured.
     Cached: the same emoji at the same size is scaled once (callers never modify it)."""
     font = book.font(face, size)
-    left, top, right, bottom = font.getbbox(text, anchor="ls")
+    left, top, right, bottom = strike_box(book, face, text)
     strike = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)), (0, 0, 0, 0))
     ImageDraw.Draw(strike).text((-left, -top), text, font=font, anchor="ls", embedded_color=True)
     x0, y0, x1, y1 = run_ink(book, face, text, size, 0)
