@@ -128,7 +128,9 @@ def naive_draw(image: Image.Image, plan: list[dict]) -> None:
 
 
 def naive_still(data: bytes, plan: list[dict]) -> bytes:
-    image = Image.open(io.BytesIO(data)).convert("RGB")
+    image = Image.open(io.BytesIO(data))
+    if image.mode != "RGB":  # the JPEG is RGB already: no copy, the fastest naive pass
+        image = image.convert("RGB")
     naive_draw(image, plan)
     out = io.BytesIO()
     image.save(out, "JPEG", quality=90)

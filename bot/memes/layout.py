@@ -14,6 +14,7 @@ also wraps Chinese and Japanese, written without spaces). Explicit newlines are 
 from __future__ import annotations
 
 import math
+import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -27,11 +28,13 @@ _SLACK = 0.03  # estimates allow 3% for hinting and kerning the real layout chec
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """Text drawn in one call with one face, starting at pen position ``x`` on its line."""
+    """Text drawn in one call with one face, starting at pen position ``x`` on its line.
+    ``rtl`` runs belong to a right-to-left paragraph and are drawn with that direction."""
 
     face: Face
     text: str
     x: int
+    rtl: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -315,8 +318,9 @@ def _layout_at(
     stroke = stroke_width(size, outline_ratio)
     available = width - 2 * stroke
     space = book.font(primary, size).getlength(" ")
-    wrapped: list[list[tuple[str, Face]]] = []
+    wrapped: list[tuple[list[tuple[str, Face]], bool]] = []
     for words in paragraphs:
+        rtl = _right_to_left(words)
         line: list[tuple[str, Face]] = []
         used = 0.0
         for word in words:
@@ -329,7 +333,7 @@ def _layout_at(
                 used += gap + word_width
                 continue
             if word_width <= available and line:
-                wrapped.append(line)
+                wrapped.append((line, rtl))
                 line, used = list(word.clusters), word_width
                 continue
             if line:
@@ -338,27 +342,30 @@ def _layout_at(
             for cluster, face in word.clusters:
                 w = run_advance(book, face, cluster, size)
                 if used + w > available and line:
-                    wrapped.append(line)
+                    wrapped.append((line, rtl))
                     line, used = [], 0.0
                 line.append((cluster, face))
                 used += w
-        wrapped.append(line)
+        wrapped.append((line, rtl))
 
     ascent, descent = book.font(primary, size).getmetrics()
     advance = round((ascent + descent) * line_spacing)
     measured: list[tuple[tuple[Run, ...], int, int, int, int]] = []
-    for number, clusters in enumerate(wrapped):
+    for number, (clusters, rtl) in enumerate(wrapped):
         runs: list[Run] = []
         pen = 0.0
         left = top = math.inf
         right = bottom = -math.inf
-        for face, text in _group(_spaces_join(book, clusters)):
+        grouped = _group(_spaces_join(book, clusters))
+        # A right-to-left paragraph shows its runs (one per font) from right to left; each
+        # run's own letters are ordered by the shaper, told the paragraph's direction.
+        for face, text in reversed(grouped) if rtl else grouped:
             x = round(pen)
             ink_left, ink_top, ink_right, ink_bottom = run_ink(book, face, text, size, stroke)
             if ink_right > ink_left:
                 left, right = min(left, x + ink_left), max(right, x + ink_right)
                 top, bottom = min(top, ink_top), max(bottom, ink_bottom)
-            runs.append(Run(face, text, x))
+            runs.append(Run(face, text, x, rtl))
             pen += run_advance(book, face, text, size)
         if left == math.inf:  # nothing inked (only spaces)
             left = right = 0
@@ -387,6 +394,20 @@ def _layout_at(
         ink_left, ink_right = min(ink_left, start), max(ink_right, start + line_width)
     ink = (ink_left, offset_y, ink_right, offset_y + block)
     return BoxLayout(size, stroke, tuple(lines), ink, fitted=not force)
+
+
+def _right_to_left(words: list[_Word]) -> bool:
+    """Whether a paragraph reads right to left: its first letter with a strong direction
+    is Hebrew, Arabic or another right-to-left script (the Unicode bidi rule P2)."""
+    for word in words:
+        for cluster, _face in word.clusters:
+            for char in cluster:
+                kind = unicodedata.bidirectional(char)
+                if kind == "L":
+                    return False
+                if kind in ("R", "AL"):
+                    return True
+    return False
 
 
 def _spaces_join(book: FontBook, clusters: list[tuple[str, Face]]) -> list[tuple[str, Face]]:

@@ -300,7 +300,7 @@ def _draw_layout(
             elif run.face.color:
                 draw.text(
                     (x, y), run.text, font=book.font(run.face, layout.size), anchor="ls",
-                    embedded_color=True,
+                    embedded_color=True, direction="rtl" if run.rtl else None,
                 )  # fmt: skip
             else:
                 draw.text(
@@ -311,6 +311,7 @@ def _draw_layout(
                     anchor="ls",
                     stroke_width=layout.stroke if outline else 0,
                     stroke_fill=outline,
+                    direction="rtl" if run.rtl else None,
                 )
 
 

@@ -77,7 +77,8 @@ def test_every_box_of_the_classic_layout_holds_its_own_caption():
 
 words = st.sampled_from(
     ["meme", "WHEN", "the", "code", "compiles", "😀", "中文字", "👨‍👩‍👧", "ÉTÉ", "Ωμέγα",
-     "supercalifragilisticexpialidocious", "🇫🇷", "gjpqy", "W", "—", "1️⃣"]
+     "supercalifragilisticexpialidocious", "🇫🇷", "gjpqy", "W", "—", "1️⃣", "שלום",
+     "مرحبا", "ไทย", "Ꙭ"]
 )  # fmt: skip
 
 
@@ -258,6 +259,23 @@ def test_mixed_scripts_share_one_line_inside_the_box():
     assert len(bands(mask)) == 1
     assert outside(mask, box_pixels(template, (600, 300))) == 0
     assert coloured(meme) > 0
+
+
+def emoji_and_letters_columns(text: str) -> tuple[float, float]:
+    """Mean x of the colour emoji's pixels and of the white letters' pixels."""
+    template = one_box(anchor_x=0, anchor_y=0, scale_x=1, scale_y=1, outline=None)
+    picture = decode(render(template, flat(400, 100, (128, 128, 128)), [text], options=PNG))
+    pixels = list(picture.convert("RGB").get_flattened_data())
+    emoji = [i % 400 for i, (r, g, b) in enumerate(pixels) if r > 200 and b < 80]
+    letters = [i % 400 for i, (r, g, b) in enumerate(pixels) if min(r, g, b) > 240]
+    return sum(emoji) / len(emoji), sum(letters) / len(letters)
+
+
+def test_a_right_to_left_sentence_puts_what_follows_it_on_its_left():
+    emoji_x, letters_x = emoji_and_letters_columns("مرحبا بالعالم 😀")
+    assert emoji_x < letters_x
+    emoji_x, letters_x = emoji_and_letters_columns("hello world 😀")
+    assert emoji_x > letters_x
 
 
 # -- rotated boxes -----------------------------------------------------------------------------
