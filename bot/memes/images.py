@@ -89,7 +89,9 @@ def load_background(
             )
         return background
     if isinstance(source, Image.Image):
-        image = source
+        # Scaling happens in place: never on the caller's picture.
+        too_big = max_side and max(source.size) > max_side
+        image = source.copy() if too_big else source
     else:
         image = _open(source)
     width, height = image.size

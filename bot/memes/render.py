@@ -157,15 +157,15 @@ def render(
     fmt = _still_format(options.format, image)
     encoded = encode_still(image, fmt, options.jpeg_quality, options.max_bytes)
     return Rendered(
-        encoded.data,
-        encoded.mime,
-        encoded.size[0],
-        encoded.size[1],
-        1,
-        0,
-        None,
-        encoded.adjustments,
-        tuple(notes),
+        data=encoded.data,
+        mime=encoded.mime,
+        width=encoded.size[0],
+        height=encoded.size[1],
+        frames=1,
+        duration_ms=0,
+        loop=None,
+        adjustments=encoded.adjustments,
+        notes=tuple(notes),
     )
 
 
@@ -377,15 +377,15 @@ def _render_animation(
         frames.append(frame)
     encoded = encode_animation(frames, picture.durations, picture.loop, options.max_bytes)
     return Rendered(
-        encoded.data,
-        encoded.mime,
-        encoded.size[0],
-        encoded.size[1],
-        encoded.frames,
-        picture.duration_ms,
-        picture.loop,
-        encoded.adjustments,
-        tuple(notes),
+        data=encoded.data,
+        mime=encoded.mime,
+        width=encoded.size[0],
+        height=encoded.size[1],
+        frames=encoded.frames,
+        duration_ms=picture.duration_ms,
+        loop=picture.loop,
+        adjustments=encoded.adjustments,
+        notes=tuple(notes),
     )
 
 

@@ -33,6 +33,7 @@ from bot.memes import (
     TooManyTexts,
     classic_template,
     clear_caches,
+    load_background,
     render,
     render_preview,
 )
@@ -482,6 +483,15 @@ def test_a_photo_comes_out_as_jpeg_and_transparency_as_png():
     clear = render(classic_template("x"), flat(100, 80, (0, 0, 0, 0)), ["a"])
     assert (clear.mime, clear.extension) == ("image/png", "png")
     assert decode(clear).mode == "RGBA"
+
+
+def test_the_callers_picture_and_cached_background_are_never_drawn_on():
+    picture = Image.new("RGB", (3000, 1000), BACKGROUND)
+    render(classic_template("x"), picture, ["a", "b"])
+    assert picture.size == (3000, 1000) and picture.getcolors() == [(3_000_000, BACKGROUND)]
+    cached = load_background(flat(300, 300))
+    render(classic_template("x"), cached, ["a", "b"])
+    assert cached.frames[0].getcolors() == [(90_000, BACKGROUND)]
 
 
 def test_a_preview_is_small_and_still():
