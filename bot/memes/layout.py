@@ -88,23 +88,30 @@ def emoji_scale(face: Face, size: int) -> float:
     return size * EMOJI_SCALE / face.strike
 
 
-def run_advance(book: FontBook, face: Face, text: str, size: int) -> float:
+def direction(rtl: bool) -> str | None:
+    """The shaper's direction for a run: right to left in an RTL paragraph, else its own."""
+    return "rtl" if rtl else None
+
+
+def run_advance(book: FontBook, face: Face, text: str, size: int, rtl: bool = False) -> float:
     """The pen advance of a run at a size."""
     if face.strike:
-        return book.font(face, size).getlength(text) * emoji_scale(face, size)
-    return book.font(face, size).getlength(text)
+        advance = book.font(face, size).getlength(text, direction=direction(rtl))
+        return advance * emoji_scale(face, size)
+    return book.font(face, size).getlength(text, direction=direction(rtl))
 
 
 def run_ink(
-    book: FontBook, face: Face, text: str, size: int, stroke: int
+    book: FontBook, face: Face, text: str, size: int, stroke: int, rtl: bool = False
 ) -> tuple[int, int, int, int]:
     """Inked box of a run drawn with its pen at (0, baseline 0): (left, top, right, bottom).
 
-    Colour bitmap runs are not outlined; their scaled box is rounded outwards, and the
-    renderer draws them into exactly this box.
+    Measured in the direction it is drawn (a space at the end of an RTL run ends up on its
+    left). Colour bitmap runs are not outlined; their scaled box is rounded outwards, and
+    the renderer draws them into exactly this box.
     """
     if face.strike:
-        left, top, right, bottom = strike_box(book, face, text)
+        left, top, right, bottom = strike_box(book, face, text, rtl)
         k = emoji_scale(face, size)
         x0, y0 = math.floor(left * k), math.floor(top * k)
         return (
@@ -113,14 +120,18 @@ def run_ink(
             x0 + max(1, math.ceil((right - left) * k)),
             y0 + max(1, math.ceil((bottom - top) * k)),
         )
-    return book.font(face, size).getbbox(text, anchor="ls", stroke_width=stroke)
+    return book.font(face, size).getbbox(
+        text, anchor="ls", stroke_width=stroke, direction=direction(rtl)
+    )
 
 
 @lru_cache(maxsize=1024)
-def strike_box(book: FontBook, face: Face, text: str) -> tuple[int, int, int, int]:
+def strike_box(
+    book: FontBook, face: Face, text: str, rtl: bool = False
+) -> tuple[int, int, int, int]:
     """A bitmap run's box at the font's strike, pen at (0, baseline 0). Cached: FreeType
     decodes the emoji's PNG to answer, about 2 ms, and the answer never changes."""
-    return book.font(face, face.strike or 0).getbbox(text, anchor="ls")
+    return book.font(face, face.strike or 0).getbbox(text, anchor="ls", direction=direction(rtl))
 
 
 def fit_text(
@@ -361,12 +372,12 @@ def _layout_at(
         # run's own letters are ordered by the shaper, told the paragraph's direction.
         for face, text in reversed(grouped) if rtl else grouped:
             x = round(pen)
-            ink_left, ink_top, ink_right, ink_bottom = run_ink(book, face, text, size, stroke)
+            ink_left, ink_top, ink_right, ink_bottom = run_ink(book, face, text, size, stroke, rtl)
             if ink_right > ink_left:
                 left, right = min(left, x + ink_left), max(right, x + ink_right)
                 top, bottom = min(top, ink_top), max(bottom, ink_bottom)
             runs.append(Run(face, text, x, rtl))
-            pen += run_advance(book, face, text, size)
+            pen += run_advance(book, face, text, size, rtl)
         if left == math.inf:  # nothing inked (only spaces)
             left = right = 0
             top = bottom = 0

@@ -24,7 +24,7 @@ from .encode import MIME, encode_animation, encode_still
 from .errors import TooManyTexts
 from .fonts import Face, FontBook, default_font_book
 from .images import Background, ImageLimits, composite, load_background, load_overlay
-from .layout import BoxLayout, clear_layout_caches, fit_text, run_ink, strike_box
+from .layout import BoxLayout, clear_layout_caches, direction, fit_text, run_ink, strike_box
 from .model import Overlay, Template, TextBox
 from .text import apply_case, prepare_texts
 
@@ -295,12 +295,12 @@ def _draw_layout(
             x = origin[0] + line.x + run.x
             y = origin[1] + line.y
             if run.face.strike:
-                glyphs, (dx, dy) = _bitmap_run(book, run.face, run.text, layout.size)
+                glyphs, (dx, dy) = _bitmap_run(book, run.face, run.text, layout.size, run.rtl)
                 composite(image, glyphs, (x + dx, y + dy))
             elif run.face.color:
                 draw.text(
                     (x, y), run.text, font=book.font(run.face, layout.size), anchor="ls",
-                    embedded_color=True, direction="rtl" if run.rtl else None,
+                    embedded_color=True, direction=direction(run.rtl),
                 )  # fmt: skip
             else:
                 draw.text(
@@ -311,22 +311,24 @@ def _draw_layout(
                     anchor="ls",
                     stroke_width=layout.stroke if outline else 0,
                     stroke_fill=outline,
-                    direction="rtl" if run.rtl else None,
+                    direction=direction(run.rtl),
                 )
 
 
 @lru_cache(maxsize=512)
 def _bitmap_run(
-    book: FontBook, face: Face, text: str, size: int
+    book: FontBook, face: Face, text: str, size: int, rtl: bool
 ) -> tuple[Image.Image, tuple[int, int]]:
     """A colour bitmap run (emoji) drawn at the font's strike and scaled to ``size``: the
     picture and its offset from the pen position, exactly the box ``run_ink`` measured.
     Cached: the same emoji at the same size is scaled once (callers never modify it)."""
     font = book.font(face, size)
-    left, top, right, bottom = strike_box(book, face, text)
+    left, top, right, bottom = strike_box(book, face, text, rtl)
     strike = Image.new("RGBA", (max(1, right - left), max(1, bottom - top)), (0, 0, 0, 0))
-    ImageDraw.Draw(strike).text((-left, -top), text, font=font, anchor="ls", embedded_color=True)
-    x0, y0, x1, y1 = run_ink(book, face, text, size, 0)
+    ImageDraw.Draw(strike).text(
+        (-left, -top), text, font=font, anchor="ls", embedded_color=True, direction=direction(rtl)
+    )
+    x0, y0, x1, y1 = run_ink(book, face, text, size, 0, rtl)
     return strike.resize((x1 - x0, y1 - y0), Image.Resampling.LANCZOS), (x0, y0)
 
 

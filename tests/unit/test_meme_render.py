@@ -6,7 +6,7 @@ from __future__ import annotations
 import io
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from meme_support import (
     BACKGROUND,
@@ -91,6 +91,10 @@ words = st.sampled_from(
     align=st.sampled_from(["left", "center", "right"]),
     valign=st.sampled_from(["top", "middle", "bottom"]),
 )
+@example(  # found by this test: an RTL run measured in the wrong direction
+    text="שלום meme code 😀 code", anchor=(0.0, 0.0), scale=(0.05078125, 0.0625),
+    align="left", valign="top",
+)  # fmt: skip
 def test_no_text_ever_leaves_its_box(text, anchor, scale, align, valign):
     template = one_box(
         anchor_x=anchor[0], anchor_y=anchor[1], scale_x=scale[0], scale_y=scale[1],
