@@ -1,17 +1,27 @@
 """Meme making: templates, fonts and a Pillow renderer, as a pure library.
 
-Nothing here touches Discord, Imgur, the network or the database. The cog (or a service)
-does the I/O and calls, in an executor because it is CPU work::
+Nothing here touches Discord, Imgur, the network or the database; nothing here imports
+from the rest of ``bot``. The caller does the I/O and runs the CPU work in an executor::
 
-    from bot.memes import Template, classic_template, load_background, render, split_texts
+    from bot.memes import (
+        FontBook, RenderOptions, Template, classic_template, load_background, render,
+        render_preview, split_texts,
+    )
 
-    template = Template.from_json(stored_json)            # or classic_template(name, link)
-    texts = split_texts(options_typed, len(template.boxes), template.name)
-    background = load_background(image_bytes)             # decode once, cache if you like
+    template = Template.from_json(stored_json)          # or classic_template(name, link)
+    texts = split_texts(typed_options, len(template.boxes), template.name)
+    background = load_background(image_bytes)           # decode once; cache per template
     meme = await loop.run_in_executor(None, render, template, background, texts)
-    meme.data, meme.mime, meme.extension                  # ready to post or upload
+    meme.data, meme.mime, meme.extension                # post it, or upload it to Imgur
+    meme.adjustments, meme.notes                        # what was done, what to mention
 
-Errors are ``MemeError`` subclasses whose ``str()`` is one line for the member.
+- ``render_preview`` is the cheap look before uploading (640 px, a still, JPEG q80).
+- ``render(..., overlays={name: bytes})`` supplies the template's overlay pictures.
+- ``RenderOptions(fonts=FontBook(paths))`` uses configured font files and folders (a
+  ``[memes] fonts`` setting); ``FontBook.warm()`` at start-up reads every font once;
+  ``FontBook.report().install_command()`` names the Debian packages that are missing.
+- Errors are ``MemeError`` subclasses (``TextTooLong``, ``TooManyTexts``, ``BadImage``,
+  ``OutputTooLarge``, ``TemplateInvalid``) whose ``str()`` is one line for the member.
 """
 
 from .errors import (
