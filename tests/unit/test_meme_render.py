@@ -211,6 +211,11 @@ def test_text_is_upper_case_unless_the_box_says_otherwise():
 # -- any script, real glyphs ---------------------------------------------------------------
 
 
+def rgb_pixels(image: Image.Image) -> list[tuple[int, int, int]]:
+    data = image.convert("RGB").tobytes()
+    return [(data[i], data[i + 1], data[i + 2]) for i in range(0, len(data), 3)]
+
+
 def glyph_mask(text: str, **box) -> Image.Image:
     template = one_box(anchor_x=0, anchor_y=0, scale_x=1, scale_y=1, style="none", **box)
     options = RenderOptions(format="png", max_text_height=0.8)
@@ -239,12 +244,10 @@ def test_emoji_come_out_in_colour():
     options = RenderOptions(format="png", max_text_height=0.8)
     smile = decode(render(template, flat(160, 160, grey), ["😀"], options=options))
     assert coloured(smile) > 1500  # a yellow face, not a white outline of a box
-    r, g, b = (
-        sum(c) / len(c) for c in zip(*smile.convert("RGB").get_flattened_data(), strict=True)
-    )
+    r, g, b = (sum(c) / len(c) for c in zip(*rgb_pixels(smile), strict=True))
     assert r > b and g > b  # yellow dominates
     flag = decode(render(template, flat(160, 160, grey), ["🇫🇷"], options=options))
-    pixels = list(flag.convert("RGB").get_flattened_data())
+    pixels = rgb_pixels(flag)
     assert sum(1 for r, g, b in pixels if b > 150 and r < 100) > 200  # blue stripe
     assert sum(1 for r, g, b in pixels if r > 200 and g < 100 and b < 100) > 200  # red stripe
 
@@ -270,7 +273,7 @@ def emoji_and_letters_columns(text: str) -> tuple[float, float]:
     """Mean x of the colour emoji's pixels and of the white letters' pixels."""
     template = one_box(anchor_x=0, anchor_y=0, scale_x=1, scale_y=1, outline=None)
     picture = decode(render(template, flat(400, 100, (128, 128, 128)), [text], options=PNG))
-    pixels = list(picture.convert("RGB").get_flattened_data())
+    pixels = rgb_pixels(picture)
     emoji = [i % 400 for i, (r, g, b) in enumerate(pixels) if r > 200 and b < 80]
     letters = [i % 400 for i, (r, g, b) in enumerate(pixels) if min(r, g, b) > 240]
     return sum(emoji) / len(emoji), sum(letters) / len(letters)
@@ -292,9 +295,7 @@ def test_rotated_text_stays_inside_the_rotated_box(angle):
     box = box_pixels(template, (400, 400))
     mask = ink(decode(render(template, flat(400, 400), ["turn it around"], options=PNG)))
     polygon = rotated_rectangle(box, angle)
-    inked = [
-        (x, y) for (x, y), v in zip(_coordinates(mask), mask.get_flattened_data(), strict=True) if v
-    ]
+    inked = [(x, y) for (x, y), v in zip(_coordinates(mask), mask.tobytes(), strict=True) if v]
     assert len(inked) > 500
     assert all(inside_polygon(x + 0.5, y + 0.5, polygon, margin=2) for x, y in inked)
 
