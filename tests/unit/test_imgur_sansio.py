@@ -59,8 +59,8 @@ def test_gallery_builds_the_long_path_with_flags() -> None:
         ({"section": "cold"}, "section must be one of hot, top, user"),
         ({"sort": "best"}, "sort must be one of"),
         ({"window": "decade"}, "window must be one of"),
-        ({"page": -1}, "page must be an integer >= 0"),
-        ({"page": True}, "page must be an integer"),
+        ({"page": -1}, "page must be a page number \\(0 or more\\)"),
+        ({"page": True}, "page must be a page number"),
         ({"sort": "rising"}, "only valid with section 'user'"),
     ],
 )
@@ -90,8 +90,8 @@ def test_advanced_search_sends_only_the_advanced_fields() -> None:
 @pytest.mark.parametrize(
     ("args", "kwargs", "message"),
     [
-        ((), {}, "needs q or at least one"),
-        (("  ",), {}, "needs q or at least one"),
+        ((), {}, "q must be some words to search for"),
+        (("  ",), {}, "q must be some words to search for"),
         (("cat",), {"q_any": "dog"}, "not both"),
         ((), {"q_type": "bmp"}, "q_type must be one of"),
         ((), {"q_all": "x", "q_size_px": "giant"}, "q_size_px must be one of"),
