@@ -25,7 +25,7 @@ import logging
 import queue
 import sqlite3
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +33,7 @@ from typing import Any, TypeVar
 from sqlite_utils import Database, Migrations
 
 from bot.config import StoreSettings
+from bot.store.schema import Schema
 
 log = logging.getLogger(__name__)
 
@@ -93,6 +94,20 @@ class _Job:
 _STOP = object()
 
 
+def _as_sqlite_migrations(schema: Schema) -> Migrations:
+    """A ``Schema`` as sqlite-utils migrations (recorded in ``_sqlite_migrations``)."""
+    migrations = Migrations(schema.name)
+    for step in range(1, len(schema.migrations) + 1):
+
+        def apply(db: Database, step: int = step) -> None:
+            for statement in schema.statements(step, "sqlite"):
+                db.execute(statement)
+
+        apply.__name__ = schema.step_name(step)
+        migrations()(apply)
+    return migrations
+
+
 def open_database(settings: StoreSettings) -> Database:
     """Open (creating the folder and file if needed) and tune the database.
 
@@ -134,7 +149,10 @@ class Store:
 
     @classmethod
     async def open(
-        cls, settings: StoreSettings | None = None, *, migrations: Iterable[Migrations] = ()
+        cls,
+        settings: StoreSettings | None = None,
+        *,
+        migrations: Iterable[Migrations | Schema] = (),
     ) -> Store:
         """Start the thread, open the database on it and apply ``migrations`` in order."""
         store = cls(settings or StoreSettings())
@@ -153,9 +171,49 @@ class Store:
     def _attach(self, _: None) -> None:
         self._db = open_database(self.settings)
 
-    async def apply(self, migrations: Migrations) -> None:
+    async def apply(self, migrations: Migrations | Schema) -> None:
         """Apply a feature's pending migrations (each in its own transaction)."""
+        if isinstance(migrations, Schema):
+            migrations = _as_sqlite_migrations(migrations)
         await self.run(migrations.apply)
+
+    # -- the portable verbs (see ``bot.store.schema``) ---------------------------------------
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        """Run one statement (committed at once); the number of rows it changed."""
+        return await self.run(lambda db: db.execute(sql, params).rowcount)
+
+    async def fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        """The rows a query (or a statement with ``RETURNING``) gives, as dicts."""
+
+        def rows(db: Database) -> list[dict[str, Any]]:
+            was_in_transaction = db.conn.in_transaction
+            cursor = db.execute(sql, params)
+            if cursor.description is None:
+                return []
+            names = [d[0] for d in cursor.description]
+            found = [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            if not was_in_transaction and db.conn.in_transaction:
+                # A write with RETURNING: sqlite-utils leaves its transaction open for the
+                # rows to be read; they are read, so commit it like any other write.
+                db.conn.execute("COMMIT")
+            return found
+
+        return await self.run(rows)
+
+    async def fetchone(self, sql: str, *params: Any) -> dict[str, Any] | None:
+        found = await self.fetch(sql, *params)
+        return found[0] if found else None
+
+    async def batch(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int]:
+        """Several statements in one transaction: all of them, or none. Their row counts."""
+        work = list(statements)
+
+        def run_all(db: Database) -> list[int]:
+            with db.atomic():
+                return [db.execute(sql, tuple(params)).rowcount for sql, params in work]
+
+        return await self.run(run_all)
 
     async def close(self) -> None:
         """Finish the work already queued, close the connection and stop the thread."""
