@@ -25,8 +25,10 @@ from discord.ext import commands
 from bot.access import ImgurAccess
 from bot.clock import Clock, SystemClock
 from bot.config import Config
+from bot.discord.clockskew import ClockSkewWatch
 from bot.discord.endpoints import point_discordpy_at
 from bot.discord.inflight import InFlight
+from bot.discord.paginator import ExpiredPages, disable_all
 from bot.discord.replies import NO_MENTIONS
 from bot.discord.tree import ImgurTree
 from bot.imgur.backend import ImgurBackend, open_imgur
@@ -62,6 +64,8 @@ class ImgurBot(commands.Bot):
         # other event would be parsed for nothing (message updates were ~10% of a burst).
         intents = discord.Intents.none()
         intents.guilds = True
+        self.clock_skew = ClockSkewWatch(clock)
+        options.setdefault("http_trace", self.clock_skew.trace_config())
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -86,6 +90,8 @@ class ImgurBot(commands.Bot):
         self._sync_on_start = sync_on_start
 
     async def setup_hook(self) -> None:
+        # Clicks on paginators from before a restart get an answer instead of a failure.
+        self.add_dynamic_items(ExpiredPages)
         for name in self._extensions:
             try:
                 await self.load_extension(name)
@@ -122,7 +128,10 @@ class ImgurBot(commands.Bot):
         self._views.add(view)
 
     async def close(self) -> None:
-        # discord.py leaves each view's timeout task running after close(); stop them.
+        # Buttons no process will answer must not look alive: grey them out while the REST
+        # client still works. discord.py leaves each view's timeout task running after
+        # close(), so every view is stopped too.
+        await disable_all(list(self._views))
         for view in list(self._views):
             view.stop()
         if self.scheduler.running:

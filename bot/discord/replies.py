@@ -45,20 +45,28 @@ def echo(text: object, limit: int = 80) -> str:
     return discord.utils.escape_markdown(clip(visible.strip(), limit))
 
 
+# Discord's own word that an interaction can no longer be answered: Unknown interaction
+# (its 3 seconds or 15 minutes have passed), Unknown webhook, Invalid webhook token.
+GONE = frozenset({10062, 10015, 50027})
+
+
 async def reply_privately(interaction: discord.Interaction, message: str) -> None:
+    """Tell the member privately, whatever state the interaction is in.
+
+    Discord decides whether an interaction can still be answered, not the host clock:
+    discord.py's ``is_expired()`` compares the interaction id's time with the local clock,
+    and a clock a few minutes off would make every answer look too late. So the answer is
+    always tried; if Discord says the interaction is gone, the note is dropped (and logged),
+    never posted in the channel where everyone would see it.
+    """
     message = clip(message, CONTENT_LIMIT)
     try:
-        if interaction.is_expired():
-            channel = interaction.channel
-            if isinstance(channel, discord.abc.Messageable):
-                await channel.send(message, allowed_mentions=NO_MENTIONS)
-            return
         if not interaction.response.is_done():
             await interaction.response.send_message(
                 message, ephemeral=True, allowed_mentions=NO_MENTIONS
             )
             return
-        if interaction.response.type in (discord.InteractionResponseType.deferred_channel_message,):
+        if interaction.response.type is discord.InteractionResponseType.deferred_channel_message:
             # The public "thinking…" placeholder would turn our note public: remove it first.
             try:
                 await interaction.delete_original_response()
@@ -66,4 +74,11 @@ async def reply_privately(interaction: discord.Interaction, message: str) -> Non
                 pass
         await interaction.followup.send(message, ephemeral=True, allowed_mentions=NO_MENTIONS)
     except discord.HTTPException as exc:
-        log.warning("could not tell the user about an error: %s", exc)
+        if exc.code in GONE:
+            log.warning(
+                "a private note could not be delivered: Discord says the interaction is gone "
+                "(%s); it was not posted publicly instead",
+                exc.code,
+            )
+        else:
+            log.warning("could not tell the member about an error: %s", exc)

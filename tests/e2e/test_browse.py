@@ -6,6 +6,7 @@ autocomplete) and the Imgur emulator, and reads back what a member would see.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import re
 
@@ -230,3 +231,37 @@ async def test_me_is_not_a_username_members_may_look_up(world):
         text = await private_text(record)
         assert "“me” is not an Imgur username" in text and "credentials" not in text
     assert world.emu.stats.api_calls == 0
+
+
+# -- buttons after a restart -------------------------------------------------------------------
+
+
+async def test_shutting_down_greys_out_the_paginators_it_will_no_longer_answer(world):
+    record = await world.run("imgur", "frontpage")
+    assert any(not b.get("disabled") for b in record.original.buttons if b.get("style") != 5)
+    await world.bot.drain_and_close()
+    pressable = [b for b in record.original.buttons if b.get("style") != 5]
+    assert pressable and all(b.get("disabled") for b in pressable)
+    link = next(b for b in record.original.buttons if b.get("style") == 5)
+    assert not link.get("disabled")  # "Open on Imgur" still works
+
+
+async def test_a_click_on_buttons_no_process_answers_gets_a_note(world):
+    record = await world.run("imgur", "frontpage")
+    # As after a crash: the paginator is gone from the process, its buttons still look alive.
+    for view in list(world.bot._views):
+        view.stop()
+    click = await world.fd.click(record.original, label="▶", user=world.alice)
+    text = await private_text(click)
+    assert "stopped working" in text and "Run the command again" in text
+    assert item_id_of(record.original)  # the message itself is left as it was
+
+
+async def test_a_live_paginator_is_not_answered_twice(world):
+    record = await world.run("imgur", "frontpage")
+    first = item_id_of(record.original)
+    click = await world.fd.click(record.original, label="▶", user=world.alice)
+    await click.wait_done(timeout=10)
+    await asyncio.sleep(0.2)
+    assert item_id_of(record.original) != first
+    assert len(click.callbacks) == 1 and not click.rejected

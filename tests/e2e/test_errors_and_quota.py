@@ -216,3 +216,19 @@ async def test_a_database_that_cannot_be_written_gets_words_not_an_error_id(worl
     assert "can't save anything right now" in text and "Nothing was lost" in text
     assert "error id" not in text
     assert world.emu.stats.api_calls == 0  # Imgur was not asked: nothing could be charged
+
+
+async def test_a_skewed_clock_never_turns_private_errors_public(world, caplog):
+    # Interaction ids carry a time 16 minutes before this host's clock: discord.py's
+    # is_expired() says every interaction is too old, though Discord still takes answers.
+    world.fd.snowflake_skew_s = -16 * 60
+    world.fd.clock_skew_s = -16 * 60  # and Discord's Date headers say the same
+    world.emu.faults.add("error_500", path_prefix="/3/gallery/search")
+    with caplog.at_level(logging.WARNING, logger="bot.discord.clockskew"):
+        record = await world.run("imgur", "search", query="cats")
+        text = await private_text(record)
+    assert "Imgur isn't answering" in text
+    assert not world.fd.channel_messages(world.sfw)  # nothing public
+    assert record.response is not None  # the interaction was acknowledged
+    (warning,) = [r for r in caplog.records if "clock" in r.getMessage()]
+    assert re.search(r"9[56]\d s ahead of Discord's", warning.getMessage())
