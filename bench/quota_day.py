@@ -10,14 +10,20 @@ items by id), at sorted uniform-random times over 24 h. The clock is moved to ea
 time and the command is served through ``ImgurAccess.acting_for(...)`` exactly as
 ``cogs/browse.py`` calls it.
 
-Two days are run, each on a fresh emulator, store, ledger and client:
+Three days are run, each on a fresh emulator, store, ledger and client:
 
 1. the normal day (20,000 commands, Imgur's 12,500 credits): credits spent per command, the
    floor for the trace (one call per distinct request key per TTL window, from the keys the
    service really asked for), the cache hit ratio, and the oldest fresh answer;
 2. the overloaded day (3x the commands, a third of the budget in the ledger and the
    emulator): commands refused (``QuotaExceeded`` reached the caller), commands served stale,
-   and 429s from the emulator.
+   and 429s from the emulator;
+3. the faulty day: the normal day with 5% of Imgur's answers spoiled by faults of every kind
+   (an answer after the bot gave up, 5xx, over capacity, a 429 that says no limit is spent,
+   dropped connections, broken and missing bodies and headers, HTML 404s, refused tokens):
+   ``ledger_below_imgur`` counts the moments (after each command) when the ledger counted
+   fewer credits than the emulator charged (it must be 0), the emulator's own 429s (0), and
+   the share of commands refused beside the normal day's.
 
 Prints a table and ends with one line of JSON.
 """
@@ -64,6 +70,26 @@ ZIPF_S = 1.1
 NORMAL_COMMANDS = 20_000
 DAILY_BUDGET = 12_500
 CLIENT_ID = "bench-quota-day"
+FAULT_SHARE = 0.05
+# Every kind of fault the emulator has but a real spent limit (that one closes Imgur's day,
+# which is no fault). ``latency`` answers after the bot has given up (0.3 s > 0.2 s).
+FAULT_KINDS: tuple[tuple[str, dict[str, Any]], ...] = (
+    ("latency", {"seconds": 0.3}),
+    ("error_500", {}),
+    ("html_503", {}),
+    ("over_capacity_403", {}),
+    ("over_capacity_1203", {}),
+    ("html_404", {}),
+    ("token_invalid_403", {}),
+    ("rate_limited_429", {}),
+    ("truncated_json", {}),
+    ("invalid_json", {}),
+    ("empty_body", {}),
+    ("connection_reset", {}),
+    ("missing_rate_headers", {}),
+    ("user_reset_epoch", {}),
+    ("user_reset_relative", {}),
+)
 
 # How the 500 queries split between kinds (the rest are searches).
 SHARE = {"frontpage": 0.10, "tag": 0.20, "random": 0.08, "item": 0.20}
@@ -291,6 +317,13 @@ class DayResult:
     max_fresh_age_s: float = 0.0
     too_old_answers: int = 0
     ledger_used: int = 0
+    faults: int = 0  # faults injected
+    ledger_below_imgur: int = 0  # moments the ledger counted fewer credits than Imgur
+    ledger_minus_imgur: int = 0  # at the end of the day
+
+    @property
+    def refused_share(self) -> float:
+        return self.refused / self.commands
 
     @property
     def credits_per_command(self) -> float:
@@ -306,13 +339,24 @@ class DayResult:
 
 
 async def simulate_day(
-    name: str, count: int, budget: int, seed: int, tmp: Path, progress: bool
+    name: str,
+    count: int,
+    budget: int,
+    seed: int,
+    tmp: Path,
+    progress: bool,
+    fault_share: float = 0.0,
 ) -> DayResult:
     rng = random.Random(seed)
     clock = FakeClock()
     cache_settings = CacheSettings()
     imgur_settings = ImgurSettings(
-        max_retries=1, backoff_base_s=0.01, backoff_max_s=0.02, max_connections=16
+        max_retries=1,
+        backoff_base_s=0.01,
+        backoff_max_s=0.02,
+        max_connections=16,
+        # With faults, the bot gives up on a slow answer before Imgur sends (and counts) it.
+        total_timeout_s=0.2 if fault_share else ImgurSettings().total_timeout_s,
     )
     ledger_settings = LedgerSettings(daily_client_budget=budget)
     emu_config = EmulatorConfig(seed=seed, client_daily_limit=budget, clock=clock)
@@ -333,9 +377,14 @@ async def simulate_day(
             watch.wrap(client)
             access = ImgurAccess(client, ledger, clock=clock)
             picker = RandomPicker(random.Random(seed + 2))
+            faults = Faults(emu, ledger, fault_share, random.Random(seed + 3))
             result = await _replay(
-                name, trace, queries, access, picker, clock, watch, budget, progress
+                name, trace, queries, access, picker, clock, watch, budget, progress, faults
             )
+            await faults.settle()
+            result.faults = faults.injected
+            result.ledger_below_imgur = faults.below
+            result.ledger_minus_imgur = ledger.book.total - emu.stats.credits_charged
             await ledger.flush()
             result.ledger_used = ledger.health().used_today
             await ledger.close()
@@ -344,8 +393,42 @@ async def simulate_day(
             await store.close()
         result.api_calls = emu.stats.api_calls
         result.credits = emu.stats.credits_charged
-        result.emulator_429s = emu.stats.rate_limited
+        # The emulator's own 429s (a limit reached), not the ones injected as faults.
+        injected = sum(emu.stats.faults_applied[k] for k in ("rate_limited_429",))
+        result.emulator_429s = emu.stats.rate_limited - injected
     return result
+
+
+class Faults:
+    """Spoils about ``share`` of Imgur's answers, each with a fault of a random kind, and
+    checks after every command that the ledger counts at least what Imgur charged."""
+
+    def __init__(self, emu: Emulator, ledger: Ledger, share: float, rng: random.Random) -> None:
+        self.emu = emu
+        self.ledger = ledger
+        self.share = share
+        self.rng = rng
+        self.injected = 0
+        self.below = 0
+
+    def before_command(self) -> None:
+        if not self.share:
+            return
+        while self.injected < self.share * (self.emu.stats.requests + 1):
+            kind, params = self.rng.choice(FAULT_KINDS)
+            self.emu.faults.add(kind, path_prefix="/3/", times=1, **params)
+            self.injected += 1
+
+    def after_command(self) -> None:
+        if self.ledger.book.total < self.emu.stats.credits_charged:
+            self.below += 1
+
+    async def settle(self) -> None:
+        """Let the answers Imgur sends after the bot gave up arrive, checking throughout."""
+        self.emu.faults.clear()
+        for _ in range(10 if self.share else 0):
+            await asyncio.sleep(0.05)
+            self.after_command()
 
 
 async def _replay(
@@ -358,6 +441,7 @@ async def _replay(
     watch: Watch,
     budget: int,
     progress: bool,
+    faults: Faults,
 ) -> DayResult:
     result = DayResult(name, len(trace), budget, 0.0, 0, 0, 0, 0, 0, 0, 0)
     # (query, age-restricted channel) pairs answered at least once: the same query asks
@@ -372,6 +456,7 @@ async def _replay(
         query = queries[cmd.query]
         imgur = access.acting_for(cmd.guild_id, cmd.user_id, query.command)
         watch.kinds_this_command.clear()
+        faults.before_command()
         try:
             answer = await run_query(query, imgur, picker, cmd.channel_id, cmd.nsfw)
         except QuotaExceeded:
@@ -382,6 +467,8 @@ async def _replay(
         except (ImgurError, BadInput) as exc:
             result.errors[type(exc).__name__] += 1
             continue
+        finally:
+            faults.after_command()
         answered.add((cmd.query, cmd.nsfw))
         result.served += 1
         if answer.stale:
@@ -423,7 +510,7 @@ def main(argv: list[str] | None = None) -> None:
     normal_budget = DAILY_BUDGET
     overload_budget = int(DAILY_BUDGET * scale) // 3
 
-    async def both() -> tuple[DayResult, DayResult]:
+    async def days() -> tuple[DayResult, DayResult, DayResult]:
         with tempfile.TemporaryDirectory(prefix="bench-quota-day-") as tmp:
             normal = await simulate_day(
                 "normal", normal_count, normal_budget, args.seed, Path(tmp), args.progress
@@ -431,9 +518,18 @@ def main(argv: list[str] | None = None) -> None:
             overload = await simulate_day(
                 "overload", normal_count * 3, overload_budget, args.seed, Path(tmp), args.progress
             )
-        return normal, overload
+            faulty = await simulate_day(
+                "faulty",
+                normal_count,
+                normal_budget,
+                args.seed,
+                Path(tmp),
+                args.progress,
+                fault_share=FAULT_SHARE,
+            )
+        return normal, overload, faulty
 
-    normal, overload = asyncio.run(both())
+    normal, overload, faulty = asyncio.run(days())
 
     print(
         f"quota_day{' (quick)' if args.quick else ''}: seed {args.seed}, {GUILDS} guilds, "
@@ -478,6 +574,28 @@ def main(argv: list[str] | None = None) -> None:
             ]
         )
     )
+    print()
+    print(
+        f"faulty day: {faulty.commands:,} commands, {faulty.faults:,} faults injected "
+        f"({FAULT_SHARE:.0%} of Imgur's answers, every kind)"
+    )
+    print(
+        table(
+            [
+                ("served / stale / refused", _srr(faulty)),
+                (
+                    "refused share (normal day)",
+                    f"{faulty.refused_share:.2%} ({normal.refused_share:.2%})",
+                ),
+                ("other errors", _errs(faulty)),
+                ("moments the ledger < Imgur", f"{faulty.ledger_below_imgur}"),
+                ("ledger - Imgur at the end", f"{faulty.ledger_minus_imgur:+,}"),
+                ("credits (emulator)", f"{faulty.credits:,}"),
+                ("429s from the emulator", f"{faulty.emulator_429s}"),
+                ("wall time (s)", f"{faulty.wall_s:.1f}"),
+            ]
+        )
+    )
     figures = {
         "commands": normal.commands,
         "credits_per_command": round(normal.credits_per_command, 4),
@@ -496,6 +614,17 @@ def main(argv: list[str] | None = None) -> None:
         "overload_served_stale": overload.served_stale,
         "emulator_429s": normal.emulator_429s + overload.emulator_429s,
         "wall_s": round(normal.wall_s + overload.wall_s, 1),
+        "faulty_commands": faulty.commands,
+        "faulty_faults_injected": faulty.faults,
+        "ledger_below_imgur": faulty.ledger_below_imgur,
+        "faulty_ledger_minus_imgur": faulty.ledger_minus_imgur,
+        "faulty_emulator_429s": faulty.emulator_429s,
+        "normal_refused_share": round(normal.refused_share, 4),
+        "faulty_refused_share": round(faulty.refused_share, 4),
+        "faulty_refused": faulty.refused,
+        "faulty_served_stale": faulty.served_stale,
+        "faulty_errors": sum(faulty.errors.values()),
+        "faulty_wall_s": round(faulty.wall_s, 1),
     }
     print(json.dumps(figures))
 
