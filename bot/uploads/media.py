@@ -147,7 +147,6 @@ class MediaInfo:
 # -- names ---------------------------------------------------------------------------------
 
 _DROPPED_CATEGORIES = frozenset({"Cc", "Cf", "Cs"})  # controls, bidi/zero-width, surrogates
-_SPACE_CATEGORIES = frozenset({"Zl", "Zp"})
 
 
 def clean_filename(name: str, *, max_length: int = DISPLAY_NAME_LENGTH) -> str:
@@ -160,10 +159,10 @@ def clean_filename(name: str, *, max_length: int = DISPLAY_NAME_LENGTH) -> str:
     name = name.replace("\\", "/").rsplit("/", 1)[-1]
     kept = []
     for char in name:
-        category = unicodedata.category(char)
-        if category in _DROPPED_CATEGORIES:
-            continue
-        kept.append(" " if category in _SPACE_CATEGORIES else char)
+        if char.isspace():  # tabs, newlines, line separators: one plain space
+            kept.append(" ")
+        elif unicodedata.category(char) not in _DROPPED_CATEGORIES:
+            kept.append(char)
     name = " ".join("".join(kept).replace("`", "'").split()) or "attachment"
     if len(name) <= max_length:
         return name
@@ -297,8 +296,12 @@ def check_size(
     limit = int(min(imgur_limit, discord_limit))
     if size <= limit:
         return
-    size_text, limit_text = _format_pair(size, limit)
-    is_text = f"it is {size_text}" if exact else f"it is more than {limit_text}"
+    if exact:
+        size_text, limit_text = _format_pair(size, limit)
+        is_text = f"it is {size_text}"
+    else:
+        limit_text = format_size(limit)
+        is_text = f"it is more than {limit_text}"
     if discord_limit < imgur_limit:
         reason = f"{is_text}, and the largest file I can take here is {limit_text}"
         advice = "Share a smaller file, or upload this one on imgur.com yourself."
@@ -466,10 +469,29 @@ def _inspect_image(
         raise _too_many_pixels(filename, width, height, max_pixels) from None
     except _DECODE_ERRORS as error:
         log.debug("%s did not decode as %s: %r", filename, media_type.short, error)
+        cut_short = "truncated" in str(error).lower() or not _ends_whole(fp, media_type)
         detail = (
             "it stops part-way through (the file is cut short)"
-            if "truncated" in str(error).lower()
+            if cut_short
             else "it cannot be decoded (the file is damaged)"
         )
         raise _corrupt(filename, media_type, detail) from None
     return media_type, width, height, frames
+
+
+# How each picture format ends, to tell a cut-short file from a damaged one in the words.
+_END_MARKERS = {
+    MediaType.PNG: b"\x00\x00\x00\x00IEND\xaeB`\x82",
+    MediaType.APNG: b"\x00\x00\x00\x00IEND\xaeB`\x82",
+    MediaType.JPEG: b"\xff\xd9",
+    MediaType.GIF: b"\x3b",
+}
+
+
+def _ends_whole(fp: BinaryIO, media_type: MediaType) -> bool:
+    marker = _END_MARKERS.get(media_type)
+    if marker is None:
+        return True  # TIFF has no end marker: trust what the decoder said
+    fp.seek(0, os.SEEK_END)
+    fp.seek(max(0, fp.tell() - len(marker)))
+    return fp.read() == marker
