@@ -21,7 +21,7 @@ from bot.uploads.formats import HEAD_BYTES, MediaType, ebml_header, read_vint
 # A legitimate file has far fewer parts; a walk past this is refused rather than spun on.
 MAX_PARTS = 1_000_000
 
-CUT_SHORT = "it stops part-way through, as if the download or the recording was cut short"
+CUT_SHORT = "it stops part-way through (the file is cut short)"
 BROKEN = "its internal structure is damaged"
 
 
