@@ -34,7 +34,7 @@ from typing import BinaryIO
 
 from PIL import GifImagePlugin, Image, ImageFile, JpegImagePlugin, PngImagePlugin, TiffImagePlugin
 
-from bot.uploads.containers import Damaged, NoVideo, check_container
+from bot.uploads.containers import CUT_SHORT, Damaged, NoVideo, check_container
 from bot.uploads.formats import (
     ACCEPTED_IMAGES,
     ACCEPTED_VIDEOS,
@@ -46,6 +46,8 @@ from bot.uploads.formats import (
     sniff,
     type_from_name,
 )
+from bot.uploads.jpeg import check_structure
+from bot.uploads.png import UNDECODABLE, check_image_data
 
 log = logging.getLogger(__name__)
 
@@ -455,26 +457,30 @@ def _inspect_image(
             animation = media_type in (MediaType.GIF, MediaType.APNG)
             if animation and width * height * frames > max_animation_pixels:
                 raise _too_many_frames(filename, width, height, frames, max_animation_pixels)
+            progressive = bool(picture.info.get("progressive"))
             picture.verify()
-        fp.seek(0)
-        with image_class(fp) as picture:
-            if media_type is MediaType.JPEG:
-                scale = _JPEG_DECODE_SCALE
-                picture.draft(None, (math.ceil(width / scale), math.ceil(height / scale)))
-            picture.load()
+        if media_type in (MediaType.PNG, MediaType.APNG):
+            check_image_data(fp)  # inflates every row, holding 64 KiB rather than the picture
+        elif progressive:
+            check_structure(fp, os.fstat(fp.fileno()).st_size)  # see jpeg.py for why
+        else:
+            fp.seek(0)
+            with image_class(fp) as picture:
+                if media_type is MediaType.JPEG:
+                    scale = _JPEG_DECODE_SCALE
+                    picture.draft(None, (math.ceil(width / scale), math.ceil(height / scale)))
+                picture.load()
     except MediaRejected:
         raise
+    except Damaged as damage:
+        raise _corrupt(filename, media_type, str(damage)) from None
     except Image.DecompressionBombError:
         # Raised by Pillow for a GIF frame that grows the canvas past Pillow's limit.
         raise _too_many_pixels(filename, width, height, max_pixels) from None
     except _DECODE_ERRORS as error:
         log.debug("%s did not decode as %s: %r", filename, media_type.short, error)
         cut_short = "truncated" in str(error).lower() or not _ends_whole(fp, media_type)
-        detail = (
-            "it stops part-way through (the file is cut short)"
-            if cut_short
-            else "it cannot be decoded (the file is damaged)"
-        )
+        detail = CUT_SHORT if cut_short else f"{UNDECODABLE} (the file is damaged)"
         raise _corrupt(filename, media_type, detail) from None
     return media_type, width, height, frames
 
