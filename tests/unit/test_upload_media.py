@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import io
+import re
 import tempfile
 from pathlib import Path
 
 import pytest
 import upload_samples as samples
-from PIL import ImageFile
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image, ImageFile
 
 from bot.uploads import media
+from bot.uploads.containers import BROKEN, CUT_SHORT, Damaged
 from bot.uploads.formats import IMGUR_IMAGE_LIMIT, IMGUR_VIDEO_LIMIT, MIB, MediaType, sniff
 from bot.uploads.intake import TEMP_PREFIX
+from bot.uploads.jpeg import check_structure
 from bot.uploads.media import MediaRejected, Refusal
 
 DISCORD_LIMIT = 25 * MIB  # a level-2 boosted server; tests that need another pass their own
@@ -52,6 +58,7 @@ def test_refusal_names_file_reason_and_advice_in_a_code_span():
 
 SNIFFED = [
     ("jpeg", lambda: samples.picture("JPEG"), MediaType.JPEG),
+    ("jpeg progressive", lambda: samples.picture("JPEG", progressive=True), MediaType.JPEG),
     ("png", lambda: samples.picture("PNG"), MediaType.PNG),
     ("apng", lambda: samples.animation("PNG"), MediaType.APNG),
     ("gif87a", lambda: samples.picture("GIF").replace(b"GIF89a", b"GIF87a", 1), MediaType.GIF),
@@ -401,6 +408,146 @@ def test_containers_without_a_video_track_are_refused(tmp_path, name, make, kind
         f"I can't upload `{name}`: it is {kind} with no video track (only sound?). "
         "Imgur only hosts pictures and videos; share sound somewhere else."
     )
+
+
+@pytest.mark.parametrize("interlaced", [False, True])
+@pytest.mark.parametrize("bad_row", [0, 72, 73, 99])
+def test_every_png_row_must_start_with_a_known_filter_type(tmp_path, bad_row, interlaced):
+    # 901-byte rows: row 72 straddles the first 64 KiB inflated, row 73 starts the next.
+    rows = samples.png_rows(300, 100, interlaced=interlaced, bad_filter_at=bad_row)
+    png = samples.png_from_rows(300, 100, rows, interlaced=interlaced)
+    error = refusal(tmp_path, "rows.png", png)
+    assert "it cannot be decoded (a row has an unknown filter type)" in str(error)
+
+
+def test_png_data_that_ends_before_the_last_row_is_refused(tmp_path):
+    rows = samples.png_rows(20, 10)[:-61]  # one whole row short, the stream itself complete
+    error = refusal(tmp_path, "rows.png", samples.png_from_rows(20, 10, rows))
+    assert "it cannot be decoded (rows are missing)" in str(error)
+
+
+def progressive_jpeg() -> bytes:
+    return samples.picture("JPEG", size=(200, 150), progressive=True)
+
+
+@settings(
+    max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(cut=st.integers(1, len(progressive_jpeg()) - 3))  # 3 bytes still sniff as JPEG
+def test_a_progressive_jpeg_cut_anywhere_is_refused_as_pillow_would(tmp_path, cut):
+    """Progressive JPEGs are walked, not decoded (see jpeg.py); the walk must still refuse
+    every file that Pillow's full decode refuses, here every cut-short copy."""
+    data = progressive_jpeg()[:-cut]
+    with pytest.raises(OSError):
+        with Image.open(io.BytesIO(data)) as picture:
+            picture.load()
+    error = refusal(tmp_path, "photo.jpg", data)
+    assert error.refusal is Refusal.CORRUPT
+    assert "it looks like a JPEG image, but it stops part-way through" in str(error)
+
+
+def _later_segment(data: bytes, marker: bytes) -> int:
+    """Where a ``marker`` segment after the first scan begins (the header parse is past)."""
+    return data.index(marker, data.index(b"\xff\xda") + 2)
+
+
+@pytest.mark.parametrize(
+    ("damage", "wrong"),
+    [
+        # the end-of-image marker turned into a second start-of-image
+        (lambda d: d[:-1] + b"\xd8", "its internal structure is damaged"),
+        # a Huffman table between scans claiming a 1-byte length (2 is the least possible)
+        (
+            lambda d: (
+                d[: _later_segment(d, b"\xff\xc4") + 2]
+                + b"\x00\x01"
+                + d[_later_segment(d, b"\xff\xc4") + 4 :]
+            ),
+            "its internal structure is damaged",
+        ),
+        # a Huffman table between scans claiming to run past the end of the file
+        (
+            lambda d: (
+                d[: _later_segment(d, b"\xff\xc4") + 2]
+                + b"\xff\xf0"
+                + d[_later_segment(d, b"\xff\xc4") + 4 :]
+            ),
+            "it stops part-way through",
+        ),
+    ],
+)
+def test_a_progressive_jpeg_with_broken_segments_is_refused(tmp_path, damage, wrong):
+    error = refusal(tmp_path, "photo.jpg", damage(progressive_jpeg()))
+    assert error.refusal is Refusal.CORRUPT
+    assert f"it looks like a JPEG image, but {wrong}" in str(error)
+
+
+@pytest.mark.parametrize(
+    ("data", "wrong"),
+    [
+        (b"\xff\xd8\xff\xda\x00\x02\x42\xff\xd9", BROKEN),  # a scan before any frame header
+        (b"\xff\xd8\xff\xc2\x00\x03\x08\xff\xd9", BROKEN),  # a frame header, no scan
+        (b"\xff\xd8\xff\xfe\x00\x04hi\x42\xff\xd9", BROKEN),  # a stray byte between segments
+        (b"\xff\xd8\xff\xfe\x00\x04hi\xff", CUT_SHORT),  # a marker's second byte missing
+    ],
+)
+def test_the_jpeg_walk_checks_what_pillows_header_parse_would_stop_sooner(data, wrong):
+    with pytest.raises(Damaged, match=re.escape(wrong)):
+        check_structure(io.BytesIO(data), len(data))
+
+
+PNG_KINDS = [(0, 1), (0, 8), (0, 16), (2, 8), (2, 16), (3, 4), (4, 8), (6, 8)]  # colour, depth
+
+
+@settings(
+    max_examples=80, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    width=st.integers(1, 40),
+    height=st.integers(1, 40),
+    kind=st.sampled_from(PNG_KINDS),
+    interlaced=st.booleans(),
+    damage=st.sampled_from(["none", "rows short", "stream cut"]),
+    amount=st.integers(1, 3),
+)
+def test_png_data_check_agrees_with_pillows_decoder(
+    tmp_path, width, height, kind, interlaced, damage, amount
+):
+    """Whole PNGs: accepted, as Pillow decodes them. Damaged: refused, however damaged.
+
+    Where the compressed stream is cut, Pillow's decoder refuses too. Where the stream is
+    whole but holds fewer rows than the header promises, Pillow paints the missing rows
+    black without a word (libpng calls it "not enough image data"); we refuse it.
+    """
+    colour, depth = kind
+    rows = samples.png_rows(width, height, colour=colour, depth=depth, interlaced=interlaced)
+    if damage == "rows short":
+        rows = rows[:-amount]
+    png = samples.png_from_rows(
+        width,
+        height,
+        rows,
+        colour=colour,
+        depth=depth,
+        interlaced=interlaced,
+        lose=amount if damage == "stream cut" else 0,
+    )
+    try:
+        with Image.open(io.BytesIO(png)) as picture:
+            picture.load()
+        pillow_decodes = True
+    except OSError:
+        pillow_decodes = False
+    path = write(tmp_path, "property.png", png)
+    try:
+        media.inspect(path, "property.png", discord_limit=DISCORD_LIMIT)
+        we_accept = True
+    except MediaRejected as error:
+        assert error.refusal is Refusal.CORRUPT
+        we_accept = False
+    assert we_accept == (damage == "none")
+    if damage != "rows short":
+        assert pillow_decodes == we_accept
 
 
 def test_a_bomb_is_refused_from_its_header_before_any_decoding(tmp_path):

@@ -8,6 +8,7 @@ frame data: enough for the structural checks, which never decode.
 from __future__ import annotations
 
 import io
+import random
 import struct
 import zlib
 
@@ -19,9 +20,15 @@ PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # -- pictures ------------------------------------------------------------------------------
 
 
+def noise(size: tuple[int, int], seed: int = 0) -> Image.Image:
+    """Seeded RGB noise: the same bytes every run, and work for every codec."""
+    pixels = random.Random(seed).randbytes(size[0] * size[1] * 3)
+    return Image.frombytes("RGB", size, pixels)
+
+
 def picture(fmt: str, size: tuple[int, int] = (64, 48), **save: object) -> bytes:
-    """A noisy RGB picture (noise so that lossy and lossless codecs both have work)."""
-    image = Image.effect_noise(size, 60).convert("RGB")
+    """A noisy RGB picture in ``fmt``, written by Pillow with ``save`` options."""
+    image = noise(size)
     if fmt == "GIF":
         image = image.convert("P")
     out = io.BytesIO()
@@ -39,7 +46,7 @@ def big_endian_tiff() -> bytes:
 
 def animation(fmt: str, frames: int = 3, size: tuple[int, int] = (32, 24)) -> bytes:
     """An animated GIF or APNG, written by Pillow."""
-    images = [Image.effect_noise(size, 40 + 20 * i).convert("RGB") for i in range(frames)]
+    images = [noise(size, seed) for seed in range(frames)]
     out = io.BytesIO()
     images[0].save(out, fmt, save_all=True, append_images=images[1:], duration=100, loop=0)
     return out.getvalue()
@@ -56,6 +63,76 @@ def png_claiming(width: int, height: int) -> bytes:
         PNG_SIGNATURE
         + png_chunk(b"IHDR", header)
         + png_chunk(b"IDAT", zlib.compress(b"\x00" * 64))
+        + png_chunk(b"IEND", b"")
+    )
+
+
+# Adam7: (first column, first row, column step, row step) of each of the seven passes.
+_ADAM7_PASSES = (
+    (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)  # fmt: skip
+_SAMPLES_PER_PIXEL = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}
+
+
+def png_rows(
+    width: int,
+    height: int,
+    *,
+    colour: int = 2,
+    depth: int = 8,
+    interlaced: bool = False,
+    bad_filter_at: int | None = None,
+) -> bytes:
+    """The uncompressed scanlines of a PNG (filter byte + pixel bytes per row), patterned.
+
+    ``bad_filter_at`` gives that row (counted in stored order) the invalid filter type 5.
+    """
+    passes = _ADAM7_PASSES if interlaced else ((0, 0, 1, 1),)
+    bits = depth * _SAMPLES_PER_PIXEL[colour]
+    out = bytearray()
+    rows_done = 0
+    for x0, y0, dx, dy in passes:
+        columns = len(range(x0, width, dx))
+        for row in range(y0, height, dy):
+            if not columns:
+                continue
+            length = (columns * bits + 7) // 8
+            out.append(5 if rows_done == bad_filter_at else 0)
+            rows_done += 1
+            out += bytes((row * 7 + i * 13) & 0xFF for i in range(length))
+    return bytes(out)
+
+
+def png_from_rows(
+    width: int,
+    height: int,
+    rows: bytes,
+    *,
+    colour: int = 2,
+    depth: int = 8,
+    interlaced: bool = False,
+    lose: int = 0,
+) -> bytes:
+    """A PNG with ``rows`` compressed as its image data.
+
+    ``lose`` cuts the compressed stream short, so that it inflates to at least that many
+    bytes fewer than ``rows``. The chunks' CRCs are right either way: only the image data
+    can be wrong.
+    """
+    header = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, int(interlaced))
+    palette = png_chunk(b"PLTE", bytes(range(256)) * 3) if colour == 3 else b""
+    compressed = zlib.compress(rows)
+    if lose:
+        keep = len(compressed)
+        while len(zlib.decompressobj().decompress(compressed[:keep])) > len(rows) - lose:
+            keep -= 1
+        compressed = compressed[:keep]
+    return (
+        PNG_SIGNATURE
+        + png_chunk(b"IHDR", header)
+        + palette
+        + png_chunk(b"IDAT", compressed)
         + png_chunk(b"IEND", b"")
     )
 
