@@ -10,10 +10,12 @@ Why a temporary file rather than piping the CDN response straight into the Imgur
 request: a file must be known whole and sound (not truncated, not corrupt, not a
 decompression bomb) BEFORE an upload credit is spent, and that cannot be known until the
 last byte has arrived. Holding the bytes in memory instead would cost the whole file per
-upload (20 concurrent 9 MB uploads would add 180 MB); on disk each upload holds a few
-64 KiB chunks, the 16 KiB head, and, during the inspection, one decoded first frame
-(inspections are gated to a few at a time). Disk writes and reads run in the default
-executor, off the event loop.
+upload (20 concurrent 9 MB uploads would add 180 MB before any check); on disk each
+upload holds a few 64 KiB chunks and the 16 KiB head, and the inspection reads the file
+in pieces too (PNG and progressive JPEG data are checked without being decoded whole,
+baseline JPEG is decoded at 1/8 scale; only GIF and TIFF first frames are decoded whole,
+and the ``gate`` bounds how many inspections run at once). Disk writes and reads run in
+the default executor, off the event loop.
 
 Refusals are found as early as possible: a declared size (Discord's attachment ``size``
 or the response's ``Content-Length``) over the limit refuses before a byte is read; a
@@ -253,9 +255,9 @@ async def inspect_temp(
 ) -> media.MediaInfo:
     """Run ``media.inspect`` on the downloaded file in an executor; store and return it.
 
-    ``gate`` bounds how many inspections run at once across the bot: each may hold one
-    decoded first frame in memory, so the uploads service shares one small semaphore
-    between all of them. ``limits`` are passed on (``max_pixels``...).
+    ``gate`` bounds how many inspections run at once across the bot (a GIF or TIFF
+    inspection holds its decoded first frame), so the uploads service shares one small
+    semaphore, of 1 or 2, between all of them. ``limits`` are passed on (``max_pixels``...).
     """
     call = functools.partial(
         media.inspect, temp.path, temp.filename, discord_limit=discord_limit, **limits

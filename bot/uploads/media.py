@@ -13,8 +13,12 @@ The checks, cheapest first, each one before any pixel is decoded:
 3. size, against Imgur's limit for that type and Discord's limit for the interaction;
 4. pictures: the pixel count from the header against ``MAX_PIXELS``, and for animations
    frames × pixels against ``MAX_ANIMATION_PIXELS`` (decompression bombs); then Pillow's
-   ``verify()`` (PNG: every chunk's CRC up to IEND) and a full decode of the first frame
-   with truncated images treated as errors;
+   ``verify()`` (PNG: every chunk's CRC up to IEND), then every byte of the first frame's
+   data is decoded, truncation being an error (``LOAD_TRUNCATED_IMAGES`` must be off):
+   GIF and TIFF by Pillow; baseline JPEG by Pillow at 1/8 scale; PNG and APNG by
+   inflating the image data row by row (``png.py``); progressive JPEG by a walk of its
+   segments and scans (``jpeg.py``). The last three keep memory to a few pieces of
+   64 KiB where a plain decode would hold the whole picture;
    videos: a structural walk of the container (``containers.py``), no decoding.
 
 Everything here is synchronous and CPU or disk bound: call it in an executor

@@ -18,7 +18,7 @@ from bot.uploads.containers import BROKEN, CUT_SHORT, Damaged
 from bot.uploads.formats import IMGUR_IMAGE_LIMIT, IMGUR_VIDEO_LIMIT, MIB, MediaType, sniff
 from bot.uploads.intake import TEMP_PREFIX
 from bot.uploads.jpeg import check_structure
-from bot.uploads.media import MediaRejected, Refusal
+from bot.uploads.media import MAX_PIXELS, MediaRejected, Refusal
 
 DISCORD_LIMIT = 25 * MIB  # a level-2 boosted server; tests that need another pass their own
 
@@ -576,6 +576,21 @@ def test_a_gif_of_many_frames_on_a_huge_canvas_is_refused(tmp_path):
         "(1,053 megapixels in all), and the limit is 1,000 megapixels in all. "
         "Make it shorter or smaller, or convert it to an MP4 video."
     )
+
+
+def test_a_gif_whose_first_frame_outgrows_its_canvas_is_refused(tmp_path):
+    # Pillow grows the canvas to the frame (and refuses, itself, past twice its own limit).
+    for frame, limit, words in (
+        ((5000, 5000), 20_000_000, "its header says it is 5,000×5,000 pixels (25 megapixels)"),
+        ((20000, 20000), MAX_PIXELS, "one of its frames claims more pixels than allowed"),
+    ):
+        bomb = samples.gif_frame_bomb(10, 10, 1, frame)
+        error = refusal(tmp_path, "grow.gif", bomb, max_pixels=limit)
+        assert error.refusal is Refusal.TOO_MANY_PIXELS
+        assert str(error) == (
+            f"I can't upload `grow.gif`: {words}, and the limit is "
+            f"{limit / 1e6:.3g} megapixels. Resize it to fewer pixels and try again."
+        )
 
 
 def test_an_apng_claiming_a_million_frames_is_refused(tmp_path):

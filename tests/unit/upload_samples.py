@@ -156,13 +156,16 @@ def png_with_big_metadata(png: bytes, metadata_bytes: int) -> bytes:
     return png[:ihdr_end] + text + png[ihdr_end:]
 
 
-def gif_frame_bomb(width: int, height: int, frames: int) -> bytes:
-    """A GIF whose canvas is ``width`` × ``height`` but whose many frames are one pixel."""
+def gif_frame_bomb(
+    width: int, height: int, frames: int, frame_size: tuple[int, int] = (1, 1)
+) -> bytes:
+    """A GIF whose canvas is ``width`` × ``height``, with ``frames`` frames that each
+    claim ``frame_size`` but hold one pixel of data."""
     out = bytearray(b"GIF89a")
     out += struct.pack("<HHBBB", width, height, 0x80, 0, 0)  # 2-colour global table
     out += b"\x00\x00\x00\xff\xff\xff"
     for _ in range(frames):
-        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, 1, 1, 0)
+        out += b"\x2c" + struct.pack("<HHHHB", 0, 0, *frame_size, 0)
         # LZW, minimum code size 2: clear (4), pixel 0, end (5) as 3-bit codes.
         out += b"\x02\x02\x44\x01\x00"
     out += b"\x3b"
