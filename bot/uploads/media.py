@@ -237,7 +237,9 @@ _TYPE_ADVICE = {
 
 def _megapixels(pixels: int) -> str:
     value = pixels / 1_000_000
-    return f"{value:,.0f}" if value >= 100 else _trim(value)
+    if value >= 100:
+        return f"{value:,.0f}"
+    return _trim(value) if value >= 1 else f"{value:.2f}"
 
 
 # -- checks shared with the intake (which runs them while the download streams) -----------

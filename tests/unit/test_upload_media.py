@@ -565,7 +565,7 @@ def test_the_pixel_limit_can_be_lowered(tmp_path):
     error = refusal(
         tmp_path, "wide.png", samples.picture("PNG", size=(300, 200)), max_pixels=50_000
     )
-    assert "300×200 pixels (0.1 megapixels), and the limit is 0.1 megapixels" in str(error)
+    assert "300×200 pixels (0.06 megapixels), and the limit is 0.05 megapixels" in str(error)
 
 
 def test_a_gif_of_many_frames_on_a_huge_canvas_is_refused(tmp_path):
