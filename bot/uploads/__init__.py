@@ -3,12 +3,14 @@
 The uploads service calls, per attachment::
 
     async with await intake.receive(response, filename=..., declared_size=...,
-                                    limit=interaction.filesize_limit, gate=...) as upload:
+                                    limit=interaction.filesize_limit,
+                                    executor=inspections) as upload:
         upload.info          # MediaInfo: real type, size, upload_name, width/height/frames
         ...charge the ledger, then send upload.open_chunks(on_progress=...) to Imgur
 
-and turns ``MediaRejected`` into its ``str()``, an ephemeral message. See ``intake`` for
-the pipeline and why it goes through a temporary file, ``media`` for the checks.
+where ``inspections`` is a ``ThreadPoolExecutor(max_workers=2)`` the bot owns, and turns
+``MediaRejected`` into its ``str()``, an ephemeral message. See ``intake`` for the
+pipeline and why it goes through a temporary file, ``media`` for the checks.
 """
 
 from bot.uploads.formats import MediaType, sniff

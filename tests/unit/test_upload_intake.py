@@ -394,44 +394,24 @@ async def test_receive_removes_the_file_when_inspection_refuses_it(upload_dir):
     assert leftovers(upload_dir) == []
 
 
-class CountingExecutor(ThreadPoolExecutor):
-    """Counts the jobs handed to it: an inspection is handed over once past the gate."""
-
-    submitted = 0
-
-    def submit(self, fn, /, *args, **kwargs):
-        self.submitted += 1
-        return super().submit(fn, *args, **kwargs)
-
-
-async def test_inspections_wait_their_turn_at_the_gate(upload_dir, monkeypatch):
-    """Each inspection may hold a decoded frame: the gate bounds how many run at once."""
-    release = threading.Event()
+async def test_inspections_run_on_the_executor_the_bot_gives(upload_dir, monkeypatch):
+    """The bot's own small executor bounds how many inspections decode at once."""
+    threads: list[str] = []
     real_inspect = media.inspect
 
-    def held_inspect(*args, **kwargs):
-        release.wait(timeout=30)  # the first one keeps the gate until the test lets go
+    def recording_inspect(*args, **kwargs):
+        threads.append(threading.current_thread().name)
         return real_inspect(*args, **kwargs)
 
-    monkeypatch.setattr(intake.media, "inspect", held_inspect)
-    gate = asyncio.Semaphore(1)
+    monkeypatch.setattr(intake.media, "inspect", recording_inspect)
     data = samples.picture("PNG")
     temps = [await download(Source(data), upload_dir, name=f"{n}.png") for n in range(3)]
-    with CountingExecutor(max_workers=3) as executor:
-        tasks = [
-            asyncio.create_task(
-                inspect_temp(t, discord_limit=DISCORD_LIMIT, gate=gate, executor=executor)
-            )
-            for t in temps
-        ]
-        try:
-            for _ in range(10):  # every task runs up to the gate (or through it)
-                await asyncio.sleep(0)
-            assert executor.submitted == 1
-        finally:
-            release.set()
-        infos = await asyncio.gather(*tasks)
-        assert executor.submitted == 3
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="inspect-test") as executor:
+        infos = await asyncio.gather(
+            *(inspect_temp(t, discord_limit=DISCORD_LIMIT, executor=executor) for t in temps)
+        )
     for temp in temps:
         temp.close()
     assert [i.media_type for i in infos] == [MediaType.PNG] * 3
+    assert len(threads) == 3
+    assert all(name.startswith("inspect-test") for name in threads)
