@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar
 from bot.clock import Clock, SystemClock
 from bot.discord.replies import echo
 from bot.errors import BadInput
-from bot.imgur.client import Gate, ImgurClient
+from bot.imgur.client import Body, Gate, ImgurClient
 from bot.imgur.sansio import BadArgument, Request
 from bot.ledger import Ledger
 
@@ -64,6 +64,18 @@ class ImgurAccess:
             self._client, self._ledger.gate(guild_id, user_id, command), self._clock
         )
 
+    def acting_through(self, gate: Gate) -> ChargedImgur:
+        """Imgur through a gate the caller built on this ledger's own charges
+        (``Ledger.charge``), e.g. an album's uploads reserved together before the first is
+        sent (``bot.uploads.service``)."""
+        return ChargedImgur(self._client, gate, self._clock)
+
+    def forget(self, *requests: Request[Any]) -> None:
+        """Drop the cached answers to ``requests`` (free: nothing is sent). Deleting an
+        upload does this, so the bot never shows it again, not even as a stale answer."""
+        for request in requests:
+            self._client.forget(request)
+
 
 class ChargedImgur:
     """Imgur on behalf of one member in one guild, for one command: every call charged."""
@@ -73,8 +85,9 @@ class ChargedImgur:
         self._gate = gate
         self._clock = clock
 
-    async def get(self, request: Request[T]) -> Answer[T]:
-        """The request's model, from the cache or from Imgur (charged)."""
-        fetched = await self._client.fetch(request, gate=self._gate)
+    async def get(self, request: Request[T], *, body: Body | None = None) -> Answer[T]:
+        """The request's model, from the cache or from Imgur (charged). ``body``: an
+        upload's bytes, whole or as an async iterable of chunks (streamed, never held)."""
+        fetched = await self._client.fetch(request, gate=self._gate, body=body)
         age = fetched.age_s(self._clock.now())
         return Answer(fetched.parse(request.parse), stale=fetched.stale, age_s=age)
