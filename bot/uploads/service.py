@@ -158,8 +158,7 @@ class NotFetched(UploadProblem):
 
 class TookTooLong(UploadProblem):
     def __init__(self, limit_s: float) -> None:
-        minutes = round(limit_s / 60)
-        limit = f"{minutes} minutes" if minutes >= 2 else f"{round(limit_s)} seconds"
+        limit = f"{limit_s / 60:g} minutes" if limit_s >= 120 else f"{limit_s:g} seconds"
         super().__init__(
             f"The upload took longer than {limit}, so I stopped it. Try fewer or smaller files."
         )
