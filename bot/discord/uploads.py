@@ -99,6 +99,7 @@ async def defer_upload(interaction: discord.Interaction, visible: bool) -> None:
 async def _answer(interaction: discord.Interaction, **message: Any) -> discord.Message:
     """Send the command's answer, or put it in place of the deferral's "thinking"."""
     if interaction.response.is_done():
+        message.pop("ephemeral", None)  # decided by the deferral
         return await interaction.edit_original_response(**message)
     await interaction.response.send_message(**message)
     return await interaction.original_response()
