@@ -58,25 +58,32 @@ _COLUMNS = (
 
 
 @dataclass(frozen=True, slots=True)
-class UploadRecord:
-    """One row. ``deletehash`` is left out of the repr: a record may end up in a log line."""
+class NewUpload:
+    """What is known of an upload the moment Imgur has answered it. ``deletehash`` is left
+    out of the repr (of a record's too): a record may end up in a log line."""
 
-    id: int
     guild_id: int | None
     user_id: int
     channel_id: int | None
     source_message_id: int | None
-    reply_message_id: int | None
-    album_row: int | None
     kind: Kind
     imgur_id: str
-    deletehash: str | None = field(repr=False)
+    deletehash: str | None = field(repr=False)  # None: gone (or Imgur gave none)
     link: str
     page_url: str
     name: str
     media_type: str | None
     size: int | None
     created_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class UploadRecord(NewUpload):
+    """One row: the upload, and what happened to it since."""
+
+    id: int
+    reply_message_id: int | None
+    album_row: int | None
     deleted_at: float | None
     deleted_by: int | None
 
@@ -87,25 +94,6 @@ class UploadRecord:
     @property
     def is_album(self) -> bool:
         return self.kind == "album"
-
-
-@dataclass(frozen=True, slots=True)
-class NewUpload:
-    """What is known of an upload the moment Imgur has answered it."""
-
-    guild_id: int | None
-    user_id: int
-    channel_id: int | None
-    source_message_id: int | None
-    kind: Kind
-    imgur_id: str
-    deletehash: str = field(repr=False)
-    link: str
-    page_url: str
-    name: str
-    media_type: str | None
-    size: int | None
-    created_at: float
 
 
 def _record(row: dict[str, Any]) -> UploadRecord:

@@ -564,7 +564,7 @@ class UploadService:
             NewUpload(
                 kind="album",
                 imgur_id=created.id,
-                deletehash=created.deletehash or "",
+                deletehash=created.deletehash,
                 link=page,
                 page_url=page,
                 name=title or f"album of {len(sent)} files",
