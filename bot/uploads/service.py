@@ -45,10 +45,9 @@ import aiohttp
 from bot.access import ChargedImgur, ImgurAccess
 from bot.clock import Clock, SystemClock
 from bot.config import UploadSettings
-from bot.errors import QuotaExceeded
 from bot.imgur import models, sansio
 from bot.imgur.client import Meter
-from bot.imgur.errors import ImgurError, NotFound
+from bot.imgur.errors import NotFound
 from bot.imgur.sansio import Request
 from bot.imgur.vocab import UPLOAD_COST
 from bot.ledger import Charge, Ledger
@@ -629,7 +628,7 @@ class UploadService:
                         await imgur.get(sansio.delete_image(item.result.deletehash))
                     except NotFound:
                         pass  # gone already
-                    except (ImgurError, QuotaExceeded) as exc:
+                    except Exception as exc:  # best effort: what is left is said and listed
                         log.warning("an upload's clean-up could not delete a file: %r", exc)
                         continue
                     removed.append(item)
