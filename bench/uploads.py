@@ -21,7 +21,8 @@ second). Warm-up before the measurement: one small upload each way, so imports, 
 pools and connections are paid for. Each way runs ``--runs`` times (3; 1 with
 ``--quick``), alternating; the JSON holds the medians.
 
-Prints a table and ends with one line of JSON: ``peak_rss_added_mb`` (target < 60),
+Sizes are binary megabytes (MiB), as Discord and the bot's messages count them. Prints a
+table and ends with one line of JSON: ``peak_rss_added_mb`` (target < 60),
 ``naive_peak_rss_added_mb`` and the throughputs.
 """
 
@@ -50,7 +51,6 @@ from pydantic import SecretStr
 
 ROOT = Path(__file__).resolve().parents[1]
 CLIENT_ID = "bench-uploads"
-MB = 1_000_000
 MIB = 1024 * 1024
 TARGET_MB = 60
 
@@ -59,7 +59,7 @@ TARGET_MB = 60
 
 
 def noise_png(target_bytes: int, seed: int = 11) -> bytes:
-    """A real PNG of seeded noise just under ``target_bytes`` (noise does not compress)."""
+    """A real PNG of seeded noise of about ``target_bytes`` (noise does not compress)."""
     side = int((target_bytes / 3) ** 0.5) - 8
     pixels = random.Random(seed).randbytes(side * side * 3)
     out = io.BytesIO()
@@ -238,7 +238,7 @@ async def main(args: argparse.Namespace) -> None:
     from fakes.discord import FakeDiscord
     from fakes.imgur import Emulator, EmulatorConfig
 
-    data = noise_png(int(args.mb * MB))
+    data = noise_png(int(args.mb * MIB))
     warm = noise_png(20_000, seed=2)
     config = EmulatorConfig(
         seed=3, item_count=60, upload_hourly_limit=10**6, post_hourly_limit=10**6,
@@ -271,10 +271,10 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def report(results: dict[str, list[dict]], args: argparse.Namespace, size: int) -> None:
-    total_mb = args.uploads * size / MB
+    total_mb = args.uploads * size / MIB
     medians: dict[str, dict[str, float]] = {}
     print(
-        f"uploads: {args.uploads} concurrent uploads of {size / MB:.1f} MB each "
+        f"uploads: {args.uploads} concurrent uploads of {size / MIB:.1f} MB each "
         f"(fake Discord CDN -> Imgur emulator), {args.runs} run(s) per way, median shown"
     )
     print(f"{'way':<10} {'peak RSS added (MB)':>20} {'wall time (s)':>14} {'MB/s':>8}   each run")
@@ -296,7 +296,7 @@ def report(results: dict[str, list[dict]], args: argparse.Namespace, size: int) 
             {
                 "benchmark": "uploads",
                 "uploads": args.uploads,
-                "file_mb": round(size / MB, 2),
+                "file_mb": round(size / MIB, 2),
                 "runs": args.runs,
                 "peak_rss_added_mb": round(streamed["peak"], 1),
                 "naive_peak_rss_added_mb": round(naive["peak"], 1),
