@@ -161,9 +161,9 @@ async def streamed_child(urls: list[str], warm_url: str, imgur_url: str, size: i
             client.add_listener(ledger.observe)
             access = ImgurAccess(client, ledger)
             with ThreadPoolExecutor(2, thread_name_prefix="imgurbot-inspect") as inspections:
-                service = UploadService(
-                    await _records(store), imgur=access, ledger=ledger, session=session,
-                    executor=inspections, settings=UploadSettings(temp_dir=Path(tmp) / "files"),
+                service = await UploadService.open(
+                    store, imgur=access, ledger=ledger, session=session, executor=inspections,
+                    settings=UploadSettings(temp_dir=Path(tmp) / "files"),
                 )  # fmt: skip
 
                 async def one(i: int, url: str) -> None:
@@ -182,12 +182,6 @@ async def streamed_child(urls: list[str], warm_url: str, imgur_url: str, size: i
         await ledger.close()
         await store.close()
     return result
-
-
-async def _records(store):
-    from bot.uploads.records import UploadRecords
-
-    return await UploadRecords.open(store)
 
 
 async def naive_child(urls: list[str], warm_url: str, imgur_url: str, _size: int) -> dict:
