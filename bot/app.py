@@ -15,6 +15,7 @@ import logging
 import signal
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
@@ -31,13 +32,15 @@ from bot.discord.inflight import InFlight
 from bot.discord.paginator import ExpiredPages, disable_all
 from bot.discord.replies import NO_MENTIONS
 from bot.discord.tree import ImgurTree
+from bot.discord.uploads import DeleteUploadButton
 from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.ledger import Ledger
 from bot.store import Store
+from bot.uploads.service import UploadService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.uploads")
 
 
 class ImgurBot(commands.Bot):
@@ -55,6 +58,7 @@ class ImgurBot(commands.Bot):
         backend: ImgurBackend,
         scheduler: AsyncIOScheduler,
         clock: Clock,
+        uploads: UploadService | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         sync_on_start: bool = True,
         **options,
@@ -83,6 +87,7 @@ class ImgurBot(commands.Bot):
         self.imgur_backend = backend  # whether "Imgur" is the emulator, for the start-up log
         self.scheduler = scheduler
         self.clock = clock
+        self.uploads = uploads
         self.inflight = InFlight()
         self.failed_extensions: dict[str, str] = {}
         self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
@@ -90,8 +95,9 @@ class ImgurBot(commands.Bot):
         self._sync_on_start = sync_on_start
 
     async def setup_hook(self) -> None:
-        # Clicks on paginators from before a restart get an answer instead of a failure.
-        self.add_dynamic_items(ExpiredPages)
+        # Clicks on paginators from before a restart get an answer instead of a failure;
+        # "Delete from Imgur" buttons work whenever they were sent.
+        self.add_dynamic_items(ExpiredPages, DeleteUploadButton)
         for name in self._extensions:
             try:
                 await self.load_extension(name)
@@ -167,16 +173,27 @@ async def open_bot(
             open_imgur(config, session=session, clock=clock)
         )
         backend.client.add_listener(ledger.observe)
+        imgur = ImgurAccess(backend.client, ledger, clock=clock)
+        # Files are checked on two threads of their own: see bot/uploads/intake.py for why.
+        threads = config.uploads.inspect_threads
+        inspections = stack.enter_context(
+            ThreadPoolExecutor(threads, thread_name_prefix="imgurbot-inspect")
+        )
+        uploads = await UploadService.open(
+            store, imgur=imgur, ledger=ledger, session=session, executor=inspections,
+            settings=config.uploads, clock=clock,
+        )  # fmt: skip
         scheduler = AsyncIOScheduler(timezone="UTC")
         bot = ImgurBot(
             config,
             session=session,
             store=store,
             ledger=ledger,
-            imgur=ImgurAccess(backend.client, ledger, clock=clock),
+            imgur=imgur,
             backend=backend,
             scheduler=scheduler,
             clock=clock,
+            uploads=uploads,
             extensions=extensions,
             sync_on_start=sync_on_start,
             **options,
