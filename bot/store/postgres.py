@@ -91,12 +91,18 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool) -> None:
+    def __init__(self, pool: asyncpg.Pool, connect: Any = None) -> None:
         self._pool = pool
+        self._connect = connect  # opens the one connection every listener shares
         self._closed = False
         self._queue: asyncio.Queue[tuple[list[Statement], asyncio.Future[None]]] = asyncio.Queue()
         self._pending: set[asyncio.Future[None]] = set()
         self._writer: asyncio.Task[None] | None = None
+        # Listeners share one connection of their own (outside the pool, so they can never
+        # starve it): channel -> callbacks.
+        self._listen_conn: asyncpg.Connection | None = None
+        self._callbacks: dict[str, list[Any]] = {}
+        self._listen_lock = asyncio.Lock()
 
     @classmethod
     async def open(
@@ -117,7 +123,10 @@ class PostgresStore:
             )
         except Exception as exc:
             raise _translate(exc) from exc
-        store = cls(pool)
+        store = cls(
+            pool,
+            connect=lambda: asyncpg.connect(dsn=url, server_settings=settings),
+        )
         try:
             for schema_ in migrations:
                 await store.apply(schema_)
@@ -140,7 +149,14 @@ class PostgresStore:
         if self._writer is not None:
             self._writer.cancel()
             await asyncio.gather(self._writer, return_exceptions=True)
-        await self._pool.close()
+        if self._listen_conn is not None:
+            await self._listen_conn.close()
+            self._listen_conn = None
+        try:
+            await asyncio.wait_for(self._pool.close(), timeout=10)
+        except TimeoutError:
+            log.warning("PostgreSQL connections still busy after 10 s: closed anyway")
+            self._pool.terminate()
 
     async def __aenter__(self) -> PostgresStore:
         return self
@@ -274,22 +290,30 @@ class PostgresStore:
                 future.set_result(None)
 
     async def listen(self, channel: str, callback: Any) -> Any:
-        """Call ``callback(payload)`` for every NOTIFY on ``channel``; returns how to stop
-        (a connection is held for as long as the listener lives)."""
-        conn = await self._pool.acquire()
-
-        def relay(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
-            callback(payload)
-
-        await conn.add_listener(channel, relay)
+        """Call ``callback(payload)`` for every NOTIFY on ``channel``; returns an async
+        function that stops it. Every listener shares one connection of the store's."""
+        self._check_open()
+        async with self._listen_lock:
+            if self._listen_conn is None:
+                self._listen_conn = await self._connect()
+            if channel not in self._callbacks:
+                self._callbacks[channel] = []
+                await self._listen_conn.add_listener(channel, self._relay)
+            self._callbacks[channel].append(callback)
 
         async def stop() -> None:
-            try:
-                await conn.remove_listener(channel, relay)
-            finally:
-                await self._pool.release(conn)
+            callbacks = self._callbacks.get(channel, [])
+            if callback in callbacks:
+                callbacks.remove(callback)
 
         return stop
+
+    def _relay(self, _conn: Any, _pid: int, channel: str, payload: str) -> None:
+        for callback in list(self._callbacks.get(channel, ())):
+            try:
+                callback(payload)
+            except Exception:
+                log.exception("a listener of %s failed", channel)
 
     async def notify(self, channel: str, payload: str) -> None:
         await self.execute("SELECT pg_notify(?, ?)", channel, payload)
