@@ -236,6 +236,23 @@ def _explained(exc: Exception, config: Config) -> Exception:
     return explain_discord_error(exc, discord_api_url(config)) or exc
 
 
+async def _stop(bot: ImgurBot, runner: asyncio.Task[None]) -> None:
+    """Stop a connected bot (finishing its commands) or one still connecting (cancelled).
+
+    Closing discord.py in the middle of its gateway handshake races its own clean-up, so a
+    bot without an open gateway connection is cancelled instead. On Python 3.11 that
+    cancellation can be lost (``asyncio.wait_for`` in discord.py's ``connect`` swallows one
+    that lands as the handshake completes), hence the loop: cancel again, or close once the
+    connection is open.
+    """
+    while not runner.done():
+        if bot.ws is not None and bot.ws.open:
+            await bot.drain_and_close()
+            return
+        runner.cancel()
+        await asyncio.wait({runner}, timeout=1.0)
+
+
 async def run_bot(config: Config) -> int:
     """``imgurbot run``: run until SIGINT/SIGTERM, then finish in-flight commands and stop.
 
@@ -268,12 +285,11 @@ async def run_bot(config: Config) -> int:
                 done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
                 if stopper in done:
                     log.info("signal received: finishing in-flight commands, then stopping")
-                    await bot.drain_and_close()
+                    await _stop(bot, runner)
                 stopper.cancel()
-                try:
-                    await runner
-                except Exception as exc:
-                    raise _explained(exc, config) from None
+                await asyncio.wait({runner})
+                if not runner.cancelled() and runner.exception() is not None:
+                    raise _explained(runner.exception(), config) from None
             finally:
                 await heartbeat.stop()
     finally:

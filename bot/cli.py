@@ -274,12 +274,14 @@ def stay_up_until_stopped() -> None:
     """
     import signal
 
+    stop = {signal.SIGINT, signal.SIGTERM}
+    # Blocked before saying so, so that a stop right after the line is waited for here; and
+    # as PID 1 in a container, the default actions would be ignored anyway.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
     log.error(
         "not retrying: staying up, unhealthy, until stopped ([run] supervised); fix the "
         "problem above, then restart (docker compose up -d)"
     )
-    stop = {signal.SIGINT, signal.SIGTERM}
-    signal.pthread_sigmask(signal.SIG_BLOCK, stop)  # PID 1 in a container ignores defaults
     signal.sigwait(stop)
 
 

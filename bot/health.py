@@ -118,7 +118,8 @@ class Heartbeat:
         self.path = path
         self.interval_s = interval_s
         self.clock = clock
-        self.connected = False
+        # Connected already if started after READY (the listeners below see what follows).
+        self.connected = bot.is_ready() and not bot.is_closed()
         self.since = clock.now().timestamp()
         self._task: asyncio.Task[None] | None = None
         self._publish_failed = False

@@ -23,9 +23,9 @@ SCOPES = ("bot", "applications.commands")
 # interaction's 15-minute token has expired: that needs to see the channel and to send.
 SHARED = discord.Permissions(view_channel=True, send_messages=True)
 
-# Names as Discord's invite page shows them, where they differ from the attribute.
+# Names as Discord's invite page shows them, where they differ from the flag's name.
 _SHOWN = {
-    "view_channel": "View Channels",
+    "read_messages": "View Channels",  # discord.py's name for VIEW_CHANNEL
     "read_message_history": "Read Message History",
     "external_emojis": "Use External Emojis",
 }

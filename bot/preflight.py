@@ -136,7 +136,10 @@ def diagnose_store(settings: StoreSettings) -> Failure | None:
         )
     blocker = _blocking_file(path)
     if blocker is not None:
-        return failure(f"is inside {str(blocker)!r}, which is a file, not a folder", other_path)
+        return failure(
+            f"is inside {str(blocker)!r}, which is a file, not a folder",
+            "rename that file, " + other_path,
+        )
     folder = path.parent
     try:
         folder.mkdir(parents=True, exist_ok=True)
