@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -44,11 +45,16 @@ def imgurbot(
     env: dict[str, str] | None = None,
     cwd: Path | None = None,
     timeout: float = 60,
+    prefix: tuple[str, ...] = (),
     **popen,
 ) -> Result:
-    """Run ``imgurbot ARGS`` to the end (``python -m bot``, as the console script does)."""
+    """Run ``imgurbot ARGS`` to the end (``python -m bot``, as the console script does).
+
+    ``prefix`` runs it through another command (``unshare ...``); ``popen`` goes to
+    ``subprocess.run`` (``user=`` to run it as someone else).
+    """
     done = subprocess.run(
-        [sys.executable, "-m", "bot", *args],
+        [*prefix, sys.executable, "-m", "bot", *args],
         capture_output=True,
         text=True,
         env=clean_env(env),
@@ -99,3 +105,24 @@ def assert_failure(result: Result, status: int, *words: str, lines: int = 2) -> 
     text = result.stderr.splitlines()
     first = next(i for i, line in enumerate(text) if words[0] in line) if words else 0
     assert len(text) - first <= lines, result.stderr
+
+
+async def read_until(proc: asyncio.subprocess.Process, words: str, within_s: float = 30) -> str:
+    """Read the process's log until a line holds ``words``; return everything read."""
+    seen = []
+    async with asyncio.timeout(within_s):
+        while not seen or words not in seen[-1]:
+            line = (await proc.stderr.readline()).decode()
+            if not line:
+                raise AssertionError(f"ended before {words!r}:\n{''.join(seen)}")
+            seen.append(line)
+    return "".join(seen)
+
+
+async def stop(proc: asyncio.subprocess.Process) -> tuple[int, str]:
+    """SIGTERM, as docker stop and systemctl stop send; the status and the rest of the log."""
+    if proc.returncode is None:
+        proc.send_signal(signal.SIGTERM)
+    async with asyncio.timeout(30):
+        rest = await proc.stderr.read()
+        return await proc.wait(), rest.decode()
