@@ -123,6 +123,7 @@ class Heartbeat:
         self.since = clock.now().timestamp()
         self._task: asyncio.Task[None] | None = None
         self._publish_failed = False
+        self._changed = asyncio.Event()  # a connection change is published at once
         bot.add_listener(self._connected, "on_ready")
         bot.add_listener(self._connected, "on_resumed")
         bot.add_listener(self._disconnected, "on_disconnect")
@@ -130,10 +131,12 @@ class Heartbeat:
     async def _connected(self) -> None:
         if not self.connected:
             self.connected, self.since = True, self.clock.now().timestamp()
+            self._changed.set()
 
     async def _disconnected(self) -> None:
         if self.connected:
             self.connected, self.since = False, self.clock.now().timestamp()
+            self._changed.set()
 
     async def probe(self) -> HealthReport:
         """The bot's health now; writes one row to the database to prove it takes writes."""
@@ -192,7 +195,10 @@ class Heartbeat:
                 log.info("health: the database takes writes again")
             last_problem = report.store_problem
             self.publish(report)
-            await asyncio.sleep(self.interval_s)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(self.interval_s):
+                    await self._changed.wait()
+            self._changed.clear()
 
     async def stop(self) -> None:
         if self._task is not None:
