@@ -181,3 +181,18 @@ async def poll_health(env, cwd, *, until: int, within_s: float = 20):
             if health.returncode == until:
                 return health
             await asyncio.sleep(0.2)
+
+
+async def test_imgurbot_invite_prints_the_link_with_both_scopes_and_the_permissions(tmp_path):
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=5)) as emu:
+        env = run_env(fd, emu, tmp_path)
+        plain = await imgurbot_async("invite", env=env, cwd=tmp_path)
+        chosen = await imgurbot_async("invite", "--guild", "987654321", env=env, cwd=tmp_path)
+    assert plain.returncode == 0 and chosen.returncode == 0, plain.stderr + chosen.stderr
+    assert plain.stdout.strip() == (
+        f"https://discord.com/oauth2/authorize?client_id={fd.application_id}"
+        "&scope=bot+applications.commands&permissions=3072"
+    )
+    assert chosen.stdout.strip().endswith("&guild_id=987654321&disable_guild_select=true")
+    assert "View Channels, Send Messages" in plain.stderr
+    assert "Traceback" not in plain.output + chosen.output
