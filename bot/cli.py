@@ -254,9 +254,11 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
     if config.secrets.discord_token is None and not config.run.supervised:
         return run_demo(config)
-    from bot.app import run_bot
-
     try:
+        for failure in config_failures(config):
+            raise failure  # before importing discord.py: a mistake is told at once
+        from bot.app import run_bot
+
         return asyncio.run(run_bot(config))
     except Failure as failure:
         log.error("%s", "\n  ".join(failure.lines))

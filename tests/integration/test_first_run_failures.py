@@ -50,7 +50,7 @@ def fake_env(tmp_path, fd: FakeDiscord, **extra: str) -> dict[str, str]:
 # -- the network is down --------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("command", [["run"], ["sync"], ["sync", "--guild", "42"], ["invite"]])
+@pytest.mark.parametrize("command", [["run"], ["sync"], ["invite"]])
 def test_discord_unreachable_exits_3(tmp_path, closed_port, command):
     result = imgurbot(*command, env=offline_env(tmp_path, closed_port), cwd=tmp_path)
     assert_failure(
