@@ -1,6 +1,10 @@
 # syntax=docker/dockerfile:1
+# The base is python:3.12-slim pinned to one build by digest (its multi-arch index as of
+# September 2026): a rebuild gets the same base until the digest is bumped on purpose
+# (README, "Updating": docker pull python:3.12-slim, then copy its RepoDigest here, twice).
+
 # Build stage: make the wheel and install it with its dependencies into /opt/venv.
-FROM python:3.12-slim AS build
+FROM python:3.12-slim@sha256:2fe5997d249a808b8eeea52c58a1dbffbba28754dc11699ef5c029f2d818ce79 AS build
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 RUN python -m venv /opt/venv
@@ -12,11 +16,17 @@ RUN /opt/venv/bin/pip install --no-compile . \
     && /opt/venv/bin/pip uninstall --yes pip
 
 # Runtime stage: only the virtualenv, a non-root user and the data volume.
-FROM python:3.12-slim
+FROM python:3.12-slim@sha256:2fe5997d249a808b8eeea52c58a1dbffbba28754dc11699ef5c029f2d818ce79
+# IMGURBOT_RUN__SUPERVISED: Docker restarts the bot whenever it exits, so a mistake only the
+# admin can fix (no token, a bad setting, an unusable /data) keeps it up and unhealthy with
+# the reason in the log, instead of a restart loop. Secrets come from DISCORD_TOKEN_FILE and
+# IMGUR_CLIENT_ID_FILE (compose.yaml) or plain variables; settings from /app/config.toml
+# (mount yours over it) or IMGURBOT_<SECTION>__<KEY> variables.
 ENV PATH=/opt/venv/bin:$PATH \
     PYTHONUNBUFFERED=1 \
     IMGURBOT_CONFIG=/app/config.toml \
-    IMGURBOT_STORE__PATH=/data/imgurbot.db
+    IMGURBOT_STORE__PATH=/data/imgurbot.db \
+    IMGURBOT_RUN__SUPERVISED=true
 RUN groupadd --system --gid 10001 imgurbot \
     && useradd --system --uid 10001 --gid imgurbot --home-dir /app --no-create-home imgurbot \
     && mkdir -p /app /data \
@@ -26,7 +36,9 @@ COPY config.example.toml /app/config.toml
 WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]
-HEALTHCHECK --interval=60s --timeout=10s --start-period=20s --retries=3 \
-    CMD ["imgurbot", "check"]
+# Healthy only while the bot's heartbeat (every [run] heartbeat_s, 15 s) says the gateway is
+# connected and the database took a write; `docker inspect` shows the reason otherwise.
+HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
+    CMD ["imgurbot", "check", "--health"]
 ENTRYPOINT ["imgurbot"]
 CMD ["run"]

@@ -24,10 +24,16 @@ lint: $(STAMP)
 test: lint
 	$(BIN)/pytest -q
 
+# `make run` reads .env when there is one (KEY=value lines, the format compose uses too):
+# each non-empty value is exported to the bot. Empty ones (KEY=) are skipped, so a copy of
+# .env.example does not hide a variable already set in your shell.
+ENV_LINES := s/^[[:space:]]*\(export[[:space:]][[:space:]]*\)\{0,1\}\([A-Za-z_][A-Za-z0-9_]*=.\)/\2/p
+
 run: $(STAMP)
 	@test -f config.toml || { cp config.example.toml config.toml; echo "created config.toml from config.example.toml"; }
 	@mkdir -p data
-	$(BIN)/imgurbot --config config.toml run
+	@if [ -f .env ]; then echo "reading .env"; set -a; eval "$$(sed -n '$(ENV_LINES)' .env)"; set +a; fi; \
+		exec $(BIN)/imgurbot --config config.toml run
 
 emulator: $(STAMP)
 	$(BIN)/imgurbot emulator

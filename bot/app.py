@@ -4,8 +4,12 @@
 session, the SQLite store, the Imgur client (or the built-in emulator behind it), the quota
 ledger and the scheduler are opened in order and closed in reverse, whatever happens.
 ``ImgurBot`` receives them ready-made; ``setup_hook`` loads the cogs (one failing cog is
-logged, the rest load) and syncs the commands to the dev guild only. Global syncs happen
-through ``imgurbot sync``.
+logged, the rest load), logs the invite link and publishes the slash commands if they changed
+since the last start (``bot.command_sync``): globally, or to ``[discord] dev_guild_id``.
+
+``run_bot`` and ``sync_commands`` are the ``imgurbot run`` and ``imgurbot sync`` commands.
+Whatever the admin can fix or wait out ends in a ``bot.failures.Failure`` (a sentence and
+an exit status); the database is held by one bot at a time (``bot.instance_lock``).
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import sqlite3
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +30,7 @@ from discord.ext import commands
 
 from bot.access import ImgurAccess
 from bot.clock import Clock, SystemClock
+from bot.command_sync import publish_commands
 from bot.config import Config
 from bot.discord.clockskew import ClockSkewWatch
 from bot.discord.endpoints import point_discordpy_at
@@ -33,8 +39,14 @@ from bot.discord.paginator import ExpiredPages, disable_all
 from bot.discord.replies import NO_MENTIONS
 from bot.discord.tree import ImgurTree
 from bot.discord.uploads import DeleteUploadButton
+from bot.failures import Failure, explain_discord_error
+from bot.health import Heartbeat, health_path
 from bot.imgur.backend import ImgurBackend, open_imgur
+from bot.instance_lock import instance_lock
+from bot.invite import invite_line, invite_url, permissions_needed
 from bot.ledger import Ledger
+from bot.online import discord_api_url
+from bot.preflight import missing_token, run_failures, storage_failure
 from bot.store import Store
 from bot.uploads.service import UploadService
 
@@ -75,7 +87,8 @@ class ImgurBot(commands.Bot):
             intents=intents,
             tree_cls=ImgurTree,
             allowed_mentions=NO_MENTIONS,
-            owner_ids=set(config.discord.owner_ids) or None,
+            # No owner_ids here: given any, discord.py skips the application lookup and the
+            # application's owner (or team) is locked out. is_owner adds the listed ids.
             help_command=None,
             **options,
         )
@@ -107,12 +120,8 @@ class ImgurBot(commands.Bot):
                 log.error("cog %s failed to load; the others still run", name, exc_info=cause)
         if not self.scheduler.running:
             self.scheduler.start()
-        guild_id = self.config.discord.dev_guild_id
-        if self._sync_on_start and guild_id:
-            guild = discord.Object(id=guild_id)
-            self.tree.copy_global_to(guild=guild)
-            synced = await self.tree.sync(guild=guild)
-            log.info("synced %d commands to dev guild %s", len(synced), guild_id)
+        if self._sync_on_start:
+            await announce_and_publish(self)
 
     async def is_owner(self, user: discord.abc.User) -> bool:
         # The application's owner (or team) always counts; config adds more.
@@ -145,6 +154,34 @@ class ImgurBot(commands.Bot):
         await super().close()
 
 
+def bot_invite_url(bot: ImgurBot, guild_id: int | None = None) -> str:
+    """The invite link for this bot with the permissions its loaded cogs use."""
+    assert bot.application_id is not None, "known once logged in"
+    return invite_url(bot.application_id, permissions_needed(bot.cogs.values()), guild_id)
+
+
+async def announce_and_publish(bot: ImgurBot) -> None:
+    """At every start: log the invite link, then sync the commands if they changed.
+
+    A 50001 for the dev guild stops the start (``Failure``, with the invite link); Discord
+    being unreachable or failing does not: the commands stay as last synced, and the next
+    start tries again.
+    """
+    log.info(invite_line(bot_invite_url(bot), permissions_needed(bot.cogs.values())))
+    try:
+        outcome = await publish_commands(
+            bot, bot.config.discord.dev_guild_id, invite=lambda g: bot_invite_url(bot, g)
+        )
+    except (discord.DiscordServerError, aiohttp.ClientError, TimeoutError) as exc:
+        log.warning(
+            "could not sync the commands (%s); Discord keeps the last synced ones, and the "
+            "next start tries again",
+            exc,
+        )
+        return
+    log.info("%s", outcome.describe())
+
+
 @asynccontextmanager
 async def open_bot(
     config: Config,
@@ -152,12 +189,31 @@ async def open_bot(
     clock: Clock | None = None,
     extensions: Sequence[str] = EXTENSIONS,
     sync_on_start: bool = True,
+    force_emulator: bool = False,
     **options,
 ) -> AsyncIterator[ImgurBot]:
-    """Open every resource the bot owns, yield the bot, and close all of it afterwards."""
+    """Open every resource the bot owns, yield the bot, and close all of it afterwards.
+
+    The database is locked for the whole time (``Failure``, status 5, if another bot holds
+    it), and a database that cannot be opened is explained (``Failure``, status 4).
+    ``force_emulator`` is for commands that load the cogs but never ask Imgur (``sync``).
+    """
     clock = clock or SystemClock()
+    # The bot uses no voice: discord.py's "PyNaCl/davey is not installed" warnings at every
+    # start would only send admins looking for packages they do not need.
+    for switch in ("warn_nacl", "warn_dave"):
+        if hasattr(discord.VoiceClient, switch):
+            setattr(discord.VoiceClient, switch, False)
     async with AsyncExitStack() as stack:
         stack.callback(point_discordpy_at(config.discord.api_base_url, config.discord.gateway_url))
+        try:
+            stack.enter_context(instance_lock(config.store.path))
+            store = await Store.open(config.store)
+            stack.push_async_callback(store.close)
+            ledger = await Ledger.open(store, config.ledger, clock=clock)
+            stack.push_async_callback(ledger.close)  # flushes before the store closes
+        except (OSError, sqlite3.Error) as exc:
+            raise storage_failure(config.store, exc) from None
         timeout = aiohttp.ClientTimeout(
             total=config.imgur.total_timeout_s, connect=config.imgur.connect_timeout_s
         )
@@ -165,12 +221,8 @@ async def open_bot(
         session = await stack.enter_async_context(
             aiohttp.ClientSession(timeout=timeout, connector=connector)
         )
-        store = await Store.open(config.store)
-        stack.push_async_callback(store.close)
-        ledger = await Ledger.open(store, config.ledger, clock=clock)
-        stack.push_async_callback(ledger.close)  # flushes before the store closes
         backend: ImgurBackend = await stack.enter_async_context(
-            open_imgur(config, session=session, clock=clock)
+            open_imgur(config, session=session, clock=clock, force_emulator=force_emulator)
         )
         backend.client.add_listener(ledger.observe)
         imgur = ImgurAccess(backend.client, ledger, clock=clock)
@@ -203,54 +255,89 @@ async def open_bot(
             yield bot
 
 
+def _explained(exc: Exception, config: Config) -> Exception:
+    """``exc`` as the admin's ``Failure`` when it is one of theirs, else ``exc`` itself."""
+    if isinstance(exc, Failure):
+        return exc
+    return explain_discord_error(exc, discord_api_url(config)) or exc
+
+
+async def _stop(bot: ImgurBot, runner: asyncio.Task[None]) -> None:
+    """Stop a connected bot (finishing its commands) or one still connecting (cancelled).
+
+    Closing discord.py in the middle of its gateway handshake races its own clean-up, so a
+    bot without an open gateway connection is cancelled instead. On Python 3.11 that
+    cancellation can be lost (``asyncio.wait_for`` in discord.py's ``connect`` swallows one
+    that lands as the handshake completes), hence the loop: cancel again, or close once the
+    connection is open.
+    """
+    while not runner.done():
+        if bot.ws is not None and bot.ws.open:
+            await bot.drain_and_close()
+            return
+        runner.cancel()
+        await asyncio.wait({runner}, timeout=1.0)
+
+
 async def run_bot(config: Config) -> int:
-    """``imgurbot run``: run until SIGINT/SIGTERM, then shut down gracefully."""
-    assert config.secrets.discord_token is not None
+    """``imgurbot run``: run until SIGINT/SIGTERM, then finish in-flight commands and stop.
+
+    Raises ``Failure`` for anything the admin can fix or wait out (bot.failures).
+    """
+    if config.secrets.discord_token is None:
+        raise missing_token()
+    for failure in run_failures(config):
+        raise failure
     token = config.secrets.discord_token.get_secret_value()
     loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
     try:
         async with open_bot(config) as bot:
             if bot.imgur_backend.emulated:
                 log.warning(
-                    "IMGUR_CLIENT_ID is not set: answering from the built-in Imgur emulator at %s",
+                    "answering from the built-in demo catalogue (made-up posts, links on %s), "
+                    'not Imgur: [imgur] use_emulator = "always"',
                     bot.imgur_backend.base_url,
                 )
-            stopping = asyncio.Event()
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                loop.add_signal_handler(sig, stopping.set)
-            runner = asyncio.create_task(bot.start(token))
-            stopper = asyncio.create_task(stopping.wait())
-            done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
-            if stopper in done:
-                log.info("signal received: finishing in-flight commands, then stopping")
-                await bot.drain_and_close()
-            stopper.cancel()
-            await runner
-    except discord.LoginFailure:
-        log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the portal")
-        return 1
-    except discord.PrivilegedIntentsRequired:
-        log.error("Discord refused the gateway intents the bot asked for")
-        return 1
+            heartbeat = Heartbeat(
+                bot, health_path(config.store.path), config.run.heartbeat_s, bot.clock
+            )
+            await heartbeat.start()
+            try:
+                runner = asyncio.create_task(bot.start(token))
+                stopper = asyncio.create_task(stopping.wait())
+                done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
+                if stopper in done:
+                    log.info("signal received: finishing in-flight commands, then stopping")
+                    await _stop(bot, runner)
+                stopper.cancel()
+                await asyncio.wait({runner})
+                if not runner.cancelled() and runner.exception() is not None:
+                    raise _explained(runner.exception(), config) from None
+            finally:
+                await heartbeat.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.remove_signal_handler(sig)
     return 0
 
 
-async def sync_commands(config: Config, guild_id: int | None) -> int:
-    """``imgurbot sync``: publish the command tree globally or to one guild, then exit."""
-    assert config.secrets.discord_token is not None
-    async with open_bot(config, sync_on_start=False) as bot:
+async def sync_commands(config: Config, guild_id: int | None) -> str:
+    """``imgurbot sync``: publish the command tree globally or to one guild, say what it did.
+
+    Needs no Imgur Client-ID: the cogs are loaded against the built-in emulator, which the
+    sync never asks.
+    """
+    if config.secrets.discord_token is None:
+        raise missing_token()
+    async with open_bot(config, sync_on_start=False, force_emulator=True) as bot:
         try:
             await bot.login(config.secrets.discord_token.get_secret_value())
-        except discord.LoginFailure:
-            log.error("Discord refused DISCORD_TOKEN: copy the bot token again from the portal")
-            return 1
-        guild = discord.Object(id=guild_id) if guild_id else None
-        if guild:
-            bot.tree.copy_global_to(guild=guild)
-        synced = await bot.tree.sync(guild=guild)
-        where = f"to guild {guild_id}" if guild_id else "globally (may take up to an hour to show)"
-        print(f"synced {len(synced)} commands {where}")
-    return 0
+            outcome = await publish_commands(
+                bot, guild_id, invite=lambda g: bot_invite_url(bot, g), force=True
+            )
+        except Exception as exc:
+            raise _explained(exc, config) from None
+    return outcome.describe()

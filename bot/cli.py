@@ -1,7 +1,13 @@
-"""The ``imgurbot`` command line: run, check, sync, emulator, gallery.
+"""The ``imgurbot`` command line: run, check, sync, invite, emulator, gallery.
 
-Every failure a person can cause (a bad config, a missing secret, an unreachable service)
-ends with a short message and a non-zero status, never a traceback.
+Every failure a person can cause (a bad config, a missing secret, an unreachable service, a
+database that cannot be used, a second bot on the same database, Ctrl-C) ends with one or two
+lines that say what is wrong and what to do, and a distinct exit status
+(``bot.failures.ExitStatus``, listed by ``imgurbot --help`` and in the README), never a
+traceback. Only a bug keeps its traceback (status 1).
+
+Only the standard library and ``bot.failures`` are imported at the top: discord.py, pydantic
+and aiohttp take a second to import, and Ctrl-C during that second must end in a sentence too.
 """
 
 from __future__ import annotations
@@ -9,60 +15,102 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import sqlite3
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from bot.config import Config, ConfigError, default_config_path, load_config
-from bot.imgur.vocab import GALLERY_SORTS, SECTIONS, WINDOWS
-from bot.logs import setup_logging
+from bot.failures import MEANING, NEEDS_THE_ADMIN, ExitStatus, Failure
+
+if TYPE_CHECKING:
+    from bot.config import Config
 
 log = logging.getLogger("imgurbot")
 
-EXIT_CONFIG = 2
-EXIT_FAILED = 1
-
-MISSING_DISCORD = (
-    "DISCORD_TOKEN is not set, so the bot cannot log in to Discord.\n"
-    "  Set DISCORD_TOKEN (or DISCORD_TOKEN_FILE) to your bot's token from the Discord developer\n"
-    "  portal, and IMGUR_CLIENT_ID to your Imgur application's Client-ID (api.imgur.com/oauth2).\n"
-    "  Meanwhile, here is the bot's Imgur side working against the built-in Imgur emulator:"
+DEMO_HEADER = (
+    "imgurbot: DISCORD_TOKEN is not set, so here is a demo instead of the bot: the front page "
+    "of the built-in Imgur emulator (made-up posts):"
+)
+DEMO_NOTE = (
+    "imgurbot: that was the demo; its 127.0.0.1 links stopped working when it ended.\n"
+    "  To run the bot, set DISCORD_TOKEN (README, 'Create the bot') and IMGUR_CLIENT_ID "
+    "(README, 'The Imgur Client-ID'), in .env for `make run`, then start it again."
 )
 
 
+def port_number(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is out of range (0-65535; 0 picks a free port)")
+    return port
+
+
+def _exit_statuses() -> str:
+    rows = "\n".join(f"  {int(status):>3}  {MEANING[status]}" for status in ExitStatus)
+    return f"exit statuses:\n{rows}"
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from bot.imgur.vocab import GALLERY_SORTS, SECTIONS, WINDOWS
+
     parser = argparse.ArgumentParser(
         prog="imgurbot",
         description="A self-hosted Discord bot for Imgur: browse and search Imgur from Discord.",
+        epilog=_exit_statuses(),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
         "--config",
         type=Path,
         default=None,
-        help="TOML config file (default: $IMGURBOT_CONFIG or ./config.toml)",
+        help="TOML config file, before the subcommand (default: $IMGURBOT_CONFIG, else "
+        "./config.toml if it exists, else the defaults)",
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser("run", help="start the bot", description="Start the bot.")
+    sub.add_parser(
+        "run",
+        help="start the bot",
+        description="Start the bot: log the invite link, publish the slash commands if they "
+        "changed, answer until SIGTERM or Ctrl-C. Without DISCORD_TOKEN, show a demo instead.",
+    )
 
     check = sub.add_parser(
         "check",
         help="validate the configuration",
-        description="Validate the configuration and that the database path is writable.",
+        description="Say what `imgurbot run` would refuse (configuration, secrets, database).",
     )
     check.add_argument(
         "--online",
         action="store_true",
         help="also verify the Discord token and the Imgur client id with one call each",
     )
+    check.add_argument(
+        "--health",
+        action="store_true",
+        help="is the running bot healthy (gateway connected, database writable)? "
+        "Exit 0 if so, else 1 (the Docker HEALTHCHECK)",
+    )
 
     sync = sub.add_parser(
         "sync",
-        help="sync slash commands",
-        description="Sync slash commands globally (may take an hour to show) or to one guild.",
+        help="sync slash commands now",
+        description="Publish the slash commands now, globally (may take a minute to show) or "
+        "to one server. `imgurbot run` does it by itself when they changed.",
     )
-    sync.add_argument("--guild", type=int, default=None, help="sync to this guild id only")
+    sync.add_argument("--guild", type=int, default=None, help="sync to this server id only")
+
+    invite = sub.add_parser(
+        "invite",
+        help="print the link that adds the bot to a server",
+        description="Print the invite link: scopes bot and applications.commands, and the "
+        "permissions the bot uses. `imgurbot run` logs it at every start too.",
+    )
+    invite.add_argument("--guild", type=int, default=None, help="choose this server in advance")
 
     emu = sub.add_parser(
         "emulator",
@@ -70,7 +118,7 @@ def build_parser() -> argparse.ArgumentParser:
         description="Run the Imgur API emulator (for offline development and tests).",
     )
     emu.add_argument("--host", default=None, help="address to bind (default 127.0.0.1)")
-    emu.add_argument("--port", type=int, default=None, help="port (default 8089)")
+    emu.add_argument("--port", type=port_number, default=None, help="port (default 8089)")
     emu.add_argument("--seed", type=int, default=None, help="seed for the synthetic catalogue")
 
     gallery = sub.add_parser(
@@ -90,112 +138,309 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _load(args: argparse.Namespace) -> Config:
-    explicit = args.config is not None
-    path = args.config if explicit else default_config_path()
-    if not explicit and not Path(path).exists():
-        # No config file at all is fine: defaults plus environment.
-        return load_config(None)
-    return load_config(path)
+def say(failure: Failure) -> None:
+    """Print a failure for a person at a terminal: ``imgurbot: what`` then ``  what to do``."""
+    first, *rest = failure.lines
+    print(f"imgurbot: {first}", file=sys.stderr)
+    for line in rest:
+        print(f"  {line}", file=sys.stderr)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
-    args = parser.parse_args(argv)
     try:
-        config = _load(args)
+        return _main(argv)
+    except KeyboardInterrupt:
+        print("imgurbot: interrupted", file=sys.stderr)
+        return ExitStatus.INTERRUPTED
+
+
+def _main(argv: Sequence[str] | None) -> int:
+    parser = build_parser()
+    args, extra = parser.parse_known_args(argv)
+    if extra:
+        misplaced = _misplaced_config(extra)
+        if misplaced is not None:
+            say(
+                Failure(
+                    ExitStatus.CONFIG,
+                    "--config goes before the subcommand:",
+                    f"imgurbot --config {misplaced} {args.command} ...",
+                )
+            )
+            return ExitStatus.CONFIG
+        parser.error(f"unrecognized arguments: {' '.join(extra)}")
+    status = _run_command(args)
+    if args.command == "check" and args.health and status != ExitStatus.OK:
+        return 1  # Docker reads 1 as unhealthy and reserves 2
+    return status
+
+
+def _misplaced_config(extra: list[str]) -> str | None:
+    """The path of a ``--config`` given after the subcommand, if there is one."""
+    for i, arg in enumerate(extra):
+        if arg.startswith("--config="):
+            return arg.split("=", 1)[1]
+        if arg == "--config":
+            return extra[i + 1] if i + 1 < len(extra) else "PATH"
+    return None
+
+
+def _run_command(args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, load_config
+    from bot.logs import setup_logging
+
+    try:
+        config = load_config(_config_path(args))
+    except Failure as failure:
+        say(failure)
+        return failure.status
     except ConfigError as exc:
         print("imgurbot: invalid configuration:", file=sys.stderr)
         for problem in exc.problems:
             print(f"  {problem}", file=sys.stderr)
-        return EXIT_CONFIG
-    setup_logging(config.logging, config.secrets)
+        return ExitStatus.CONFIG
+    try:
+        setup_logging(config.logging, config.secrets)
+    except OSError as exc:
+        say(
+            Failure(
+                ExitStatus.STORAGE,
+                f"[logging] file = {str(config.logging.file)!r} cannot be written "
+                f"({exc.strerror or exc}); choose a writable path, or leave it unset.",
+            )
+        )
+        return ExitStatus.STORAGE
     handlers = {
         "run": cmd_run,
         "check": cmd_check,
         "sync": cmd_sync,
+        "invite": cmd_invite,
         "emulator": cmd_emulator,
         "gallery": cmd_gallery,
     }
     try:
         return handlers[args.command](config, args)
-    except KeyboardInterrupt:
-        return 130
+    except Failure as failure:
+        say(failure)
+        return failure.status
 
 
-# -- subcommands ---------------------------------------------------------------------------
+def _config_path(args: argparse.Namespace) -> Path | None:
+    """The file to read: --config, else $IMGURBOT_CONFIG, else ./config.toml if it exists.
+
+    A file named by --config or IMGURBOT_CONFIG must exist: a typo there must not quietly
+    run the bot on defaults.
+    """
+    if args.config is not None:
+        path, origin = args.config, "--config"
+    elif os.environ.get("IMGURBOT_CONFIG"):
+        path, origin = Path(os.environ["IMGURBOT_CONFIG"]), "IMGURBOT_CONFIG"
+    else:
+        default = Path("config.toml")
+        return default if default.exists() else None
+    if not path.exists():
+        undo = "or unset IMGURBOT_CONFIG" if origin == "IMGURBOT_CONFIG" else "or fix the path"
+        raise Failure(
+            ExitStatus.CONFIG,
+            f"config file {str(path)!r} (from {origin}) does not exist.",
+            f"Create it (cp config.example.toml {path}) {undo}.",
+        )
+    return path
+
+
+# -- run ------------------------------------------------------------------------------------
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
-    if config.secrets.discord_token is None:
-        print(MISSING_DISCORD, file=sys.stderr)
-        return asyncio.run(_print_gallery(config, "hot", "viral", "day", 0, force_emulator=True))
-    from bot.app import run_bot
-
-    return asyncio.run(run_bot(config))
-
-
-def check_database(config: Config) -> str | None:
-    """Return a problem line when the database cannot be created or written, else None."""
-    path = config.store.path
+    if config.secrets.discord_token is None and not config.run.supervised:
+        return run_demo(config)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with sqlite3.connect(path, timeout=config.store.busy_timeout_ms / 1000) as conn:
-            conn.execute("CREATE TABLE IF NOT EXISTS _imgurbot_check (x)")
-            conn.execute("DROP TABLE _imgurbot_check")
-        conn.close()
-    except (OSError, sqlite3.Error) as exc:
-        return f"store.path = {str(path)!r}: not writable ({exc}); choose a writable location"
-    return None
+        for failure in config_failures(config):
+            raise failure  # before importing discord.py: a mistake is told at once
+        from bot.app import run_bot
+
+        return asyncio.run(run_bot(config))
+    except Failure as failure:
+        log.error("%s", "\n  ".join(failure.lines))
+        if config.run.supervised and failure.status in NEEDS_THE_ADMIN:
+            stay_up_until_stopped()
+        return failure.status
+
+
+def stay_up_until_stopped() -> None:
+    """Wait for SIGTERM or SIGINT without retrying (``[run] supervised``).
+
+    A supervisor that restarts on every exit would otherwise loop on a mistake that only the
+    admin can fix. Up and unhealthy (``imgurbot check --health`` says why), the container
+    shows the problem without flooding the log.
+    """
+    import signal
+
+    stop = {signal.SIGINT, signal.SIGTERM}
+    # Blocked before saying so, so that a stop right after the line is waited for here; and
+    # as PID 1 in a container, the default actions would be ignored anyway.
+    signal.pthread_sigmask(signal.SIG_BLOCK, stop)
+    log.error(
+        "not retrying: staying up, unhealthy, until stopped ([run] supervised); fix the "
+        "problem above, then restart (docker compose up -d)"
+    )
+    signal.sigwait(stop)
+
+
+def run_demo(config: Config) -> int:
+    """Without a Discord token: show the Imgur side working against the emulator."""
+    print(DEMO_HEADER, file=sys.stderr, flush=True)
+    status = asyncio.run(
+        _print_gallery(config, "hot", "viral", "day", 0, force_emulator=True, announce=False)
+    )
+    sys.stdout.flush()  # the note comes after the links, where it does not scroll away
+    print(DEMO_NOTE, file=sys.stderr)
+    return status
+
+
+# -- check ----------------------------------------------------------------------------------
+
+
+def config_failures(config: Config) -> list[Failure]:
+    """What ``run`` would refuse before touching the database or the network."""
+    from bot.preflight import missing_token, run_failures
+
+    failures = []
+    if config.secrets.discord_token is None and config.run.supervised:
+        failures.append(missing_token())
+    return failures + run_failures(config)
 
 
 def cmd_check(config: Config, args: argparse.Namespace) -> int:
-    problem = check_database(config)
-    if problem:
-        print(f"imgurbot: {problem}", file=sys.stderr)
-        return EXIT_FAILED
-    where = config.source or "defaults (no config file)"
-    print(f"config ok ({where}); database {config.store.path} writable")
-    missing = [
-        name
-        for name, value in (
-            ("DISCORD_TOKEN", config.secrets.discord_token),
-            ("IMGUR_CLIENT_ID", config.secrets.imgur_client_id),
-        )
-        if value is None
-    ]
-    if missing:
-        print(f"not set: {', '.join(missing)} (needed to talk to Discord and Imgur)")
-    if not args.online:
-        return 0
-    if missing:
-        print("imgurbot: --online needs both secrets set", file=sys.stderr)
-        return EXIT_FAILED
-    from bot.online import check_online
+    if args.health:
+        return check_health(config)
+    from bot.preflight import diagnose_store, missing_token
 
-    return asyncio.run(check_online(config))
+    failures = config_failures(config)
+    storage = diagnose_store(config.store)
+    if storage is not None:
+        failures.append(storage)
+    for failure in failures:
+        say(failure)
+    if not failures:
+        where = config.source or "defaults (no config file)"
+        print(f"config ok ({where}); database {config.store.path} writable")
+    if config.secrets.discord_token is None and not config.run.supervised:
+        print("not set: DISCORD_TOKEN (`imgurbot run` shows a demo and exits)")
+    if args.online and not failures:
+        if config.secrets.discord_token is None:
+            failures.append(missing_token())
+            say(failures[-1])
+        else:
+            from bot.online import check_online
+
+            online = asyncio.run(check_online(config))
+            for failure in online:
+                say(failure)
+            failures.extend(online)
+    return failures[0].status if failures else ExitStatus.OK
+
+
+def check_health(config: Config) -> int:
+    """``check --health``: the configuration as ``check`` sees it, then the bot's heartbeat."""
+    import time
+
+    from bot.health import describe_healthy, health_path, judge, read_report
+    from bot.preflight import diagnose_store
+
+    failures = config_failures(config)
+    report = read_report(health_path(Path(config.store.path)))
+    now = time.time()
+    problems = judge(report, now)
+    if problems and (report is None or report.store_problem is None):
+        # Not running (or stuck): say why the database would stop it, if it would.
+        storage = diagnose_store(config.store)
+        if storage is not None:
+            failures.append(storage)
+    for failure in failures:
+        say(failure)
+    for problem in problems:
+        print(f"imgurbot: unhealthy: {problem}", file=sys.stderr)
+    if failures or problems:
+        return 1
+    assert report is not None
+    print(describe_healthy(report, now))
+    return ExitStatus.OK
+
+
+# -- sync and invite ------------------------------------------------------------------------
 
 
 def cmd_sync(config: Config, args: argparse.Namespace) -> int:
-    if config.secrets.discord_token is None:
-        print("imgurbot: set DISCORD_TOKEN to sync commands", file=sys.stderr)
-        return EXIT_FAILED
     from bot.app import sync_commands
 
-    return asyncio.run(sync_commands(config, args.guild))
+    print(asyncio.run(sync_commands(config, args.guild)))
+    return ExitStatus.OK
+
+
+def cmd_invite(config: Config, args: argparse.Namespace) -> int:
+    from bot.app import EXTENSIONS
+    from bot.invite import cog_classes, invite_url, permission_names, permissions_needed
+    from bot.online import application_id
+    from bot.preflight import missing_token
+
+    if config.secrets.discord_token is None:
+        raise missing_token()
+    app_id = asyncio.run(application_id(config))
+    permissions = permissions_needed(cog_classes(EXTENSIONS))
+    print(
+        "Open this link, choose your server (you need Manage Server there) and authorise. "
+        f"Scopes: bot, applications.commands; permissions: "
+        f"{', '.join(permission_names(permissions))}.",
+        file=sys.stderr,
+    )
+    print(invite_url(app_id, permissions, args.guild))
+    return ExitStatus.OK
+
+
+# -- emulator and gallery -------------------------------------------------------------------
 
 
 def cmd_emulator(config: Config, args: argparse.Namespace) -> int:
+    import errno
+    import socket
+
     from fakes.imgur.app import run
 
     host = args.host or config.emulator.host
     port = config.emulator.port if args.port is None else args.port
     seed = config.emulator.seed if args.seed is None else args.seed
-    run(host=host, port=port, seed=seed, public_url=config.emulator.public_url)
-    return 0
+    try:
+        run(host=host, port=port, seed=seed, public_url=config.emulator.public_url)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise Failure(
+                ExitStatus.IN_USE,
+                f"port {port} on {host} is already in use (another emulator, or another program).",
+                "Stop it, or choose another port with --port (0 picks a free one).",
+            ) from None
+        if exc.errno == errno.EACCES:
+            raise Failure(
+                ExitStatus.CONFIG,
+                f"port {port} needs administrator rights on this machine; choose one above 1023.",
+            ) from None
+        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+            raise Failure(
+                ExitStatus.CONFIG,
+                f"cannot listen on {host!r}: not an address of this machine "
+                "(127.0.0.1 is this machine only, 0.0.0.0 every address).",
+            ) from None
+        raise
+    return ExitStatus.OK
 
 
 def cmd_gallery(config: Config, args: argparse.Namespace) -> int:
+    if not args.emulator:
+        from bot.preflight import imgur_failure
+
+        failure = imgur_failure(config)
+        if failure is not None:
+            raise failure
     return asyncio.run(
         _print_gallery(
             config, args.section, args.sort, args.window, args.page, force_emulator=args.emulator
@@ -204,26 +449,40 @@ def cmd_gallery(config: Config, args: argparse.Namespace) -> int:
 
 
 async def _print_gallery(
-    config: Config, section: str, sort: str, window: str, page: int, *, force_emulator: bool
+    config: Config,
+    section: str,
+    sort: str,
+    window: str,
+    page: int,
+    *,
+    force_emulator: bool,
+    announce: bool = True,
 ) -> int:
     from bot.imgur import sansio
     from bot.imgur.backend import open_imgur
-    from bot.imgur.errors import ImgurError
+    from bot.imgur.errors import AuthError, ImgurError, NoAnswer
 
     try:
-        async with open_imgur(config, force_emulator=force_emulator) as backend:
-            if backend.emulated:
-                print(f"(Imgur emulator at {backend.base_url})", file=sys.stderr)
-            items = await backend.client.get(sansio.gallery(section, sort, window, page))
-    except ImgurError as exc:
-        print(f"imgurbot: Imgur said: {exc.message}", file=sys.stderr)
-        return EXIT_FAILED
+        request = sansio.gallery(section, sort, window, page)
     except ValueError as exc:
-        print(f"imgurbot: {exc}", file=sys.stderr)
-        return EXIT_CONFIG
+        raise Failure(ExitStatus.CONFIG, str(exc)) from None
+    async with open_imgur(config, force_emulator=force_emulator) as backend:
+        if backend.emulated and announce:
+            print(f"(Imgur emulator at {backend.base_url})", file=sys.stderr)
+        try:
+            items = await backend.client.get(request)
+        except NoAnswer as exc:
+            raise Failure(
+                ExitStatus.UNREACHABLE,
+                f"cannot reach Imgur at {backend.base_url} ({exc.message}).",
+                "Check this machine's network, DNS and firewall, then try again.",
+            ) from None
+        except ImgurError as exc:
+            status = ExitStatus.CONFIG if isinstance(exc, AuthError) else ExitStatus.UNREACHABLE
+            raise Failure(status, f"Imgur said: {exc.message}") from None
     for item in items:
         print(item.link)
-    return 0
+    return ExitStatus.OK
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -6,8 +6,10 @@ secrets only — ``DISCORD_TOKEN`` style variables or files named by ``DISCORD_T
 (Docker secrets). Secrets are never read from the TOML file: a secret there is an error,
 because that file tends to end up in a repository.
 
-``load_config`` raises ``ConfigError`` whose ``problems`` are one line each, naming the key,
-the bad value and what is allowed; the CLI prints them and exits with status 2.
+``load_config`` raises ``ConfigError`` whose ``problems`` are one line each, naming the key
+(and the environment variable, when the value came from one), the bad value and what is
+allowed; the CLI prints them and exits with status 2. An empty environment value means "not
+set", as ``KEY=`` lines in an ``.env`` file or a compose file do.
 """
 
 from __future__ import annotations
@@ -164,6 +166,17 @@ class LoggingSettings(_Section):
         return value.upper() if isinstance(value, str) else value
 
 
+class RunSettings(_Section):
+    # True where a supervisor restarts the bot whenever it exits (the Docker image sets it):
+    # without DISCORD_TOKEN the bot then stops with a configuration error instead of showing
+    # the demo, and errors only the admin can fix (statuses 2 and 4) keep the process up and
+    # unhealthy instead of exiting into a restart loop.
+    supervised: bool = False
+    # How often the running bot records its health (gateway connected, database writable)
+    # for ``imgurbot check --health``.
+    heartbeat_s: float = Field(15.0, gt=0, le=3600)
+
+
 class EmulatorSettings(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8089, ge=0, le=65535)
@@ -191,6 +204,7 @@ class Config(_Section):
     uploads: UploadSettings = UploadSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
+    run: RunSettings = RunSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: Path | None = Field(None, exclude=True)
@@ -214,89 +228,172 @@ def _env_value(raw: str) -> Any:
         return raw
 
 
+def _secret_named(*parts: str) -> str | None:
+    """The secret a config key stands for (``[discord] token`` is DISCORD_TOKEN), if any."""
+    for candidate in (parts[-1].upper(), "_".join(parts).upper()):
+        if candidate in SECRET_NAMES:
+            return candidate
+    return None
+
+
+def _not_a_setting(where: str, secret: str | None) -> str:
+    name = secret or "the secret's environment variable"
+    also = f" (or {secret}_FILE)" if secret else ""
+    return (
+        f"{where}: secrets never go in the config file or IMGURBOT_ settings (they end up in "
+        f"repositories and process listings); set {name}{also} instead"
+    )
+
+
+def _secrets_in_tree(tree: dict[str, Any]) -> list[str]:
+    """Take every secret out of the file's tree, one problem each; values are never shown."""
+    problems = []
+    for key in list(tree):
+        value = tree[key]
+        if key.lower() == "secrets":
+            inner = value if isinstance(value, dict) else {}
+            named = [_secret_named(k) for k in inner] or [None]
+            problems.extend(_not_a_setting(f"[{key}]", s) for s in named)
+            tree.pop(key)
+        elif _secret_named(key):
+            problems.append(_not_a_setting(key, _secret_named(key)))
+            tree.pop(key)
+        elif isinstance(value, dict):
+            for inner_key in list(value):
+                secret = _secret_named(key, inner_key)
+                if secret:
+                    problems.append(_not_a_setting(f"{key}.{inner_key}", secret))
+                    value.pop(inner_key)
+    return problems
+
+
+# What people paste in front of a secret: the header word the bot adds itself.
+_HEADER_WORDS = {"DISCORD_TOKEN": "Bot", "IMGUR_CLIENT_ID": "Client-ID"}
+
+
+def _shape_problem(name: str, where: str, value: str) -> str | None:
+    """A secret pasted with quotes or with its HTTP header word, explained (never shown)."""
+    if len(value) >= 2 and value[0] == value[-1] and value[0] in "\"'":
+        return (
+            f"{where}: the value is wrapped in quotes; remove them (some tools, such as "
+            "docker run --env-file, keep quotes as part of the value)"
+        )
+    word = _HEADER_WORDS.get(name)
+    if word and value.lower().startswith(word.lower() + " "):
+        return f"{where} starts with {word!r}: set the value alone; the bot adds {word!r} itself"
+    return None
+
+
 def _read_secrets(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
+    """Secrets from NAME or the file NAME_FILE names; empty means not set, like overrides."""
     values: dict[str, str] = {}
     problems: list[str] = []
     for name in SECRET_NAMES:
-        direct = env.get(name)
+        direct = (env.get(name) or "").strip()
         file_name = env.get(f"{name}_FILE")
+        where = name
         if direct:
-            values[name.lower()] = direct.strip()
+            value = direct
         elif file_name:
+            where = f"{name}_FILE ({file_name!r})"
             try:
-                values[name.lower()] = Path(file_name).read_text(encoding="utf-8").strip()
-            except OSError as exc:
+                value = Path(file_name).read_text(encoding="utf-8").strip()
+            except (OSError, UnicodeDecodeError) as exc:
+                reason = getattr(exc, "strerror", None) or "not UTF-8 text"
                 problems.append(
-                    f"{name}_FILE: cannot read {file_name!r} ({exc.strerror or exc}); "
+                    f"{name}_FILE: cannot read {file_name!r} ({reason}); "
                     "point it at a readable file holding the secret"
                 )
+                continue
+        else:
+            continue
+        if not value:
+            continue
+        shape = _shape_problem(name, where, value)
+        if shape:
+            problems.append(shape)
+        values[name.lower()] = value
     return Secrets(**values), problems
 
 
-def _describe(error: Any) -> str:
-    loc = ".".join(str(p) for p in error["loc"])
+# Pydantic error kinds that mean "not this type": the hint says overrides are TOML values.
+_TYPE_ERRORS = ("_type", "_parsing")
+
+
+def _describe(error: Any, origins: Mapping[tuple[str, ...], tuple[str, str]]) -> str:
+    loc = tuple(str(p) for p in error["loc"])
     kind = error["type"]
     value = error.get("input")
+    origin = next((loc[:n] for n in range(len(loc), 0, -1) if loc[:n] in origins), None)
+    if origin is not None:
+        # The value came from the environment: name the variable, as the admin wrote it.
+        variable, raw = origins[origin]
+        key = ".".join(origin)
+        if kind == "extra_forbidden":
+            return f"{variable} ({key}): unknown setting (see config.example.toml for the keys)"
+        hint = ""
+        if kind.endswith(_TYPE_ERRORS):
+            hint = '; the value is read as TOML: a number 42, a list [1, 2], text "in quotes"'
+        return f"{variable} = {raw!r} ({key}): {error['msg']}{hint}"
+    dotted = ".".join(loc)
     if kind == "extra_forbidden":
-        return f"{loc}: unknown setting (see config.example.toml for the allowed keys)"
+        return f"{dotted}: unknown setting (see config.example.toml for the allowed keys)"
     shown = "" if isinstance(value, dict) else f" = {value!r}"
-    return f"{loc}{shown}: {error['msg']}"
+    return f"{dotted}{shown}: {error['msg']}"
+
+
+def read_config_file(source: Path) -> dict[str, Any]:
+    """The TOML file as a tree, or a ``ConfigError`` that says what is wrong with it."""
+    try:
+        return tomllib.loads(source.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(
+            [f"config file {str(source)!r} does not exist: copy config.example.toml there"]
+        ) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"{source}: not valid TOML ({exc})"]) from None
+    except UnicodeDecodeError:
+        raise ConfigError([f"{source}: not UTF-8 text; save it as UTF-8"]) from None
+    except OSError as exc:
+        raise ConfigError([f"{source}: cannot read ({exc.strerror or exc})"]) from None
 
 
 def load_config(path: Path | str | None, env: Mapping[str, str] | None = None) -> Config:
-    """Read, merge and validate configuration. ``path`` None or missing-by-default means defaults.
+    """Read, merge and validate configuration. ``path`` None means defaults plus environment.
 
-    A path that was asked for explicitly but does not exist is an error.
+    A path that was asked for but does not exist is an error.
     """
     env = os.environ if env is None else env
-    problems: list[str] = []
-    tree: dict[str, Any] = {}
-    source: Path | None = None
-    if path is not None:
-        source = Path(path)
-        try:
-            tree = tomllib.loads(source.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(
-                [f"config file {str(source)!r} does not exist: copy config.example.toml there"]
-            ) from None
-        except tomllib.TOMLDecodeError as exc:
-            raise ConfigError([f"{source}: not valid TOML ({exc})"]) from None
-        except OSError as exc:
-            raise ConfigError([f"{source}: cannot read ({exc.strerror or exc})"]) from None
+    source = Path(path) if path is not None else None
+    tree = read_config_file(source) if source is not None else {}
+    problems = _secrets_in_tree(tree)
 
-    for key in list(tree):
-        if key.upper() in SECRET_NAMES or key.lower() == "secrets":
-            problems.append(
-                f"{key}: secrets never go in the config file; set the {key.upper()} "
-                f"environment variable (or {key.upper()}_FILE) instead"
-            )
-            tree.pop(key)
-
-    for name, raw in env.items():
+    origins: dict[tuple[str, ...], tuple[str, str]] = {}
+    for name, raw in sorted(env.items()):
         if not name.startswith(ENV_PREFIX) or name == "IMGURBOT_CONFIG":
             continue
+        if not raw.strip():
+            continue  # KEY= in an .env or compose file: not set
         dotted = [p.lower() for p in name[len(ENV_PREFIX) :].split("__")]
         if len(dotted) < 2 or not all(dotted):
             problems.append(f"{name}: overrides are named IMGURBOT_<SECTION>__<KEY>")
+            continue
+        if _secret_named(*dotted):
+            problems.append(_not_a_setting(name, _secret_named(*dotted)))
             continue
         try:
             _set_path(tree, dotted, _env_value(raw))
         except ConfigError as exc:
             problems.extend(exc.problems)
+        origins[tuple(dotted)] = (name, raw)
 
     secrets, secret_problems = _read_secrets(env)
     problems.extend(secret_problems)
     try:
         config = Config.model_validate(tree)
     except ValidationError as exc:
-        problems.extend(_describe(e) for e in exc.errors())
+        problems.extend(_describe(e, origins) for e in exc.errors())
         config = None
     if problems or config is None:
         raise ConfigError(problems)
     return config.model_copy(update={"secrets": secrets, "source": source})
-
-
-def default_config_path(env: Mapping[str, str] | None = None) -> Path:
-    env = os.environ if env is None else env
-    return Path(env.get("IMGURBOT_CONFIG") or "config.toml")

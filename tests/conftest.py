@@ -1,10 +1,15 @@
-"""Shared fixtures. Every test leaves the process as it found it."""
+"""Shared fixtures. Every test leaves the process as it found it.
+
+This file also puts ``tests/`` on ``sys.path`` (pytest's default import mode), so helper
+modules here, such as ``processes``, import from every test directory.
+"""
 
 from __future__ import annotations
 
 import logging
 import os
 import secrets as _secrets
+import socket
 from pathlib import Path
 
 import pytest
@@ -117,3 +122,9 @@ async def open_store(engine, tmp_path):
             conn = await asyncpg.connect(TEST_POSTGRES_URL)
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
             await conn.close()
+@pytest.fixture
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on: connecting to it is refused at once."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

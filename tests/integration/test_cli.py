@@ -1,45 +1,33 @@
-"""The ``imgurbot`` command as a person runs it: help, bad config, secrets, check."""
+"""The ``imgurbot`` command as a person runs it: help, configuration mistakes, the demo, check.
+
+Each mistake is made the way an admin would make it, in a real process; the test reads the
+words, the exit status, and that no traceback appears.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
 import re
 import subprocess
 import sys
 import urllib.request
-from pathlib import Path
 
 import pytest
+from processes import assert_failure, clean_env, imgurbot, imgurbot_async
 
-REPO = Path(__file__).resolve().parents[2]
-SUBCOMMANDS = ["run", "check", "sync", "emulator", "gallery"]
+from bot.failures import ExitStatus
+
+SUBCOMMANDS = ["run", "check", "sync", "invite", "emulator", "gallery"]
 MARKER = "MARKER-d1sc0rd-t0ken-5ecret"
 
 
-def imgurbot(*args: str, env: dict[str, str] | None = None, cwd: Path | None = None):
-    base = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith("IMGURBOT_")
-        and k not in ("DISCORD_TOKEN", "IMGUR_CLIENT_ID", "IMGUR_CLIENT_SECRET")
-    }
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        capture_output=True,
-        text=True,
-        env={**base, **(env or {}), "PYTHONPATH": str(REPO)},
-        cwd=cwd or REPO,
-        timeout=60,
-    )
-
-
-def test_top_level_help_lists_every_subcommand():
+def test_top_level_help_lists_every_subcommand_and_the_exit_statuses():
     result = imgurbot("--help")
     assert result.returncode == 0
     for name in SUBCOMMANDS:
         assert name in result.stdout
+    for status in ExitStatus:
+        assert re.search(rf"^\s+{int(status)}\s+\w", result.stdout, re.M), status
 
 
 @pytest.mark.parametrize("name", SUBCOMMANDS)
@@ -47,6 +35,9 @@ def test_every_subcommand_has_help(name):
     result = imgurbot(name, "--help")
     assert result.returncode == 0, result.stderr
     assert result.stdout.startswith(f"usage: imgurbot {name}")
+
+
+# -- configuration mistakes -----------------------------------------------------------------
 
 
 @pytest.mark.parametrize(
@@ -61,31 +52,114 @@ def test_bad_config_exits_2_naming_the_key(tmp_path, toml, expected):
     config = tmp_path / "config.toml"
     config.write_text(toml)
     result = imgurbot("--config", str(config), "check")
-    assert result.returncode == 2
-    assert expected in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
+    assert_failure(result, ExitStatus.CONFIG, "invalid configuration", expected)
 
 
-def test_missing_config_file_exits_2(tmp_path):
+def test_a_config_file_named_by_the_option_must_exist(tmp_path):
     result = imgurbot("--config", str(tmp_path / "absent.toml"), "check")
-    assert result.returncode == 2
-    assert "does not exist" in result.stderr
+    assert_failure(result, ExitStatus.CONFIG, "absent.toml' (from --config) does not exist")
 
 
-def test_bad_env_override_exits_2(tmp_path):
-    result = imgurbot("check", env={"IMGURBOT_LOGGING__LEVEL": "chatty"}, cwd=tmp_path)
-    assert result.returncode == 2
-    assert "logging.level = 'CHATTY'" in result.stderr
-
-
-def test_check_reports_unwritable_database(tmp_path):
-    blocker = tmp_path / "file"
-    blocker.write_text("not a folder")
-    result = imgurbot(
-        "check", env={"IMGURBOT_STORE__PATH": f'"{blocker}/sub/db.sqlite"'}, cwd=tmp_path
+def test_a_config_file_named_by_imgurbot_config_must_exist_not_fall_back_to_defaults(tmp_path):
+    missing = tmp_path / "typo.toml"
+    result = imgurbot("run", env={"IMGURBOT_CONFIG": str(missing)}, cwd=tmp_path)
+    assert_failure(
+        result, ExitStatus.CONFIG, "(from IMGURBOT_CONFIG) does not exist", "unset IMGURBOT_CONFIG"
     )
-    assert result.returncode == 1
-    assert "store.path" in result.stderr and "not writable" in result.stderr
+    assert result.stdout == ""  # no demo on defaults
+
+
+def test_config_after_the_subcommand_gets_told_where_it_goes(tmp_path):
+    result = imgurbot("check", "--config", "x.toml", cwd=tmp_path)
+    assert_failure(
+        result, ExitStatus.CONFIG, "--config goes before the subcommand", "imgurbot --config x.toml"
+    )
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "expected"),
+    [
+        ("IMGURBOT_DISCORD__OWNER_IDS", "42", "IMGURBOT_DISCORD__OWNER_IDS = '42'"),
+        ("IMGURBOT_DISCORD__OWNER_IDS", "[abc]", "IMGURBOT_DISCORD__OWNER_IDS = '[abc]'"),
+        ("IMGURBOT_LOGGING__LEVEL", "chatty", "IMGURBOT_LOGGING__LEVEL = 'chatty'"),
+        ("IMGURBOT_LEDGER__GUILD_FLOR", "3", "IMGURBOT_LEDGER__GUILD_FLOR (ledger.guild_flor)"),
+    ],
+)
+def test_a_bad_environment_override_names_the_variable(tmp_path, variable, value, expected):
+    result = imgurbot("check", env={variable: value}, cwd=tmp_path)
+    assert_failure(result, ExitStatus.CONFIG, "invalid configuration", expected)
+
+
+def test_an_empty_override_means_not_set(tmp_path):
+    # As docker's env files and a copied .env.example write them: KEY= with nothing after.
+    result = imgurbot(
+        "check", env={"IMGURBOT_DISCORD__DEV_GUILD_ID": "", "IMGURBOT_LOGGING__LEVEL": ""},
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert "config ok" in result.stdout
+
+
+@pytest.mark.parametrize(
+    ("toml", "variable"),
+    [
+        (f'[discord]\ntoken = "{MARKER}"\n', "DISCORD_TOKEN"),
+        (f'discord_token = "{MARKER}"\n', "DISCORD_TOKEN"),
+        (f'[imgur]\nclient_id = "{MARKER}"\n', "IMGUR_CLIENT_ID"),
+        (f'[secrets]\nrapidapi_key = "{MARKER}"\n', "RAPIDAPI_KEY"),
+    ],
+)
+def test_a_secret_written_in_the_toml_gets_the_secrets_message(tmp_path, toml, variable):
+    config = tmp_path / "config.toml"
+    config.write_text(toml)
+    result = imgurbot("--config", str(config), "check", cwd=tmp_path)
+    assert_failure(result, ExitStatus.CONFIG, "secrets never go in the config file", variable)
+    assert "unknown setting" not in result.stderr
+    assert MARKER not in result.output
+
+
+def test_a_secret_as_an_imgurbot_override_gets_the_secrets_message(tmp_path):
+    result = imgurbot("check", env={"IMGURBOT_DISCORD__TOKEN": MARKER}, cwd=tmp_path)
+    assert_failure(result, ExitStatus.CONFIG, "IMGURBOT_DISCORD__TOKEN", "set DISCORD_TOKEN")
+    assert MARKER not in result.output
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        (f"Bot {MARKER}", "DISCORD_TOKEN starts with 'Bot': set the value alone"),
+        (f'"{MARKER}"', "DISCORD_TOKEN: the value is wrapped in quotes"),
+        (f"'{MARKER}'", "DISCORD_TOKEN: the value is wrapped in quotes"),
+    ],
+)
+def test_a_token_pasted_with_bot_or_quotes_is_recognised_and_explained(tmp_path, value, expected):
+    result = imgurbot("run", env={"DISCORD_TOKEN": value, "IMGUR_CLIENT_ID": "x"}, cwd=tmp_path)
+    assert_failure(result, ExitStatus.CONFIG, "invalid configuration", expected)
+    assert MARKER not in result.output
+
+
+def test_a_quoted_secret_in_a_docker_secret_file_is_explained_too(tmp_path):
+    secret = tmp_path / "discord_token"
+    secret.write_text(f'"{MARKER}"\n')
+    result = imgurbot("check", env={"DISCORD_TOKEN_FILE": str(secret)}, cwd=tmp_path)
+    assert_failure(result, ExitStatus.CONFIG, "DISCORD_TOKEN_FILE", "wrapped in quotes")
+    assert MARKER not in result.output
+
+
+def test_a_config_file_that_is_not_utf8_is_explained(tmp_path):
+    config = tmp_path / "config.toml"
+    config.write_bytes(b'[logging]\nlevel = "INFO" # caf\xe9\n')
+    result = imgurbot("--config", str(config), "check", cwd=tmp_path)
+    assert_failure(result, ExitStatus.CONFIG, "not UTF-8 text")
+
+
+def test_a_log_file_that_cannot_be_written_is_a_storage_failure(tmp_path):
+    (tmp_path / "blocker").write_text("a file, not a folder")
+    result = imgurbot(
+        "check", env={"IMGURBOT_LOGGING__FILE": f'"{tmp_path}/blocker/imgurbot.log"'},
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert_failure(result, ExitStatus.STORAGE, "[logging] file =", "cannot be written")
 
 
 def test_check_never_shows_the_token_even_at_debug(tmp_path):
@@ -94,6 +168,7 @@ def test_check_never_shows_the_token_even_at_debug(tmp_path):
         "check",
         env={
             "DISCORD_TOKEN": MARKER,
+            "IMGUR_CLIENT_ID": "check-client",
             "IMGURBOT_LOGGING__LEVEL": "DEBUG",
             "IMGURBOT_LOGGING__FILE": f'"{log_file}"',
             "IMGURBOT_STORE__PATH": f'"{tmp_path / "db.sqlite"}"',
@@ -103,22 +178,42 @@ def test_check_never_shows_the_token_even_at_debug(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "config ok" in result.stdout
     assert log_file.exists()
-    assert MARKER not in result.stdout + result.stderr + log_file.read_text()
+    assert MARKER not in result.output + log_file.read_text()
 
+
+def test_check_says_what_run_would_refuse_in_the_same_words(tmp_path):
+    env = {"DISCORD_TOKEN": MARKER}  # a token, no Imgur Client-ID
+    checked = imgurbot("check", env=env, cwd=tmp_path)
+    ran = imgurbot("run", env=env, cwd=tmp_path)
+    assert_failure(checked, ExitStatus.CONFIG, "IMGUR_CLIENT_ID is not", "use_emulator")
+    assert_failure(ran, ExitStatus.CONFIG, "IMGUR_CLIENT_ID is not", "use_emulator")
+    sentence = next(line for line in checked.stderr.splitlines() if "IMGUR_CLIENT_ID" in line)
+    assert sentence.removeprefix("imgurbot: ") in ran.stderr
+
+
+# -- the demo -------------------------------------------------------------------------------
 
 SEED_IMAGE = re.compile(r"^http://127\.0\.0\.1:\d+/[A-Za-z0-9]{5,10}\.(jpg|png|gif|mp4|webm)$")
 SEED_ALBUM = re.compile(r"^http://127\.0\.0\.1:\d+/a/[A-Za-z0-9]{5,10}$")
 
 
-def test_run_without_credentials_says_what_to_set_and_shows_imgur_working(tmp_path):
-    result = imgurbot("run", cwd=tmp_path)
-    assert result.returncode == 0, result.stderr
-    assert "DISCORD_TOKEN is not set" in result.stderr
-    assert "IMGUR_CLIENT_ID" in result.stderr
-    assert "Traceback" not in result.stderr + result.stdout
-    links = result.stdout.split()
+def test_run_without_a_token_labels_the_demo_and_says_what_to_set_after_the_links(tmp_path):
+    # One stream, as a terminal shows it: the note must come after the links.
+    done = subprocess.run(
+        [sys.executable, "-m", "bot", "run"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=clean_env(), cwd=tmp_path, timeout=60,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout
+    assert "Traceback" not in done.stdout
+    lines = done.stdout.splitlines()
+    links = [i for i, line in enumerate(lines) if SEED_IMAGE.match(line) or SEED_ALBUM.match(line)]
     assert len(links) >= 20
-    assert all(SEED_IMAGE.match(x) or SEED_ALBUM.match(x) for x in links), links[:5]
+    header = next(i for i, line in enumerate(lines) if "demo" in line)
+    note = next(i for i, line in enumerate(lines) if "set DISCORD_TOKEN" in line)
+    assert header < links[0] and links[-1] < note
+    assert "made-up posts" in lines[header]
+    assert "stopped working" in done.stdout  # the links are labelled for what they are
 
 
 def test_gallery_from_the_emulator_prints_seed_shaped_links(tmp_path):
@@ -131,8 +226,7 @@ def test_gallery_from_the_emulator_prints_seed_shaped_links(tmp_path):
 
 def test_gallery_bad_page_is_a_clear_error(tmp_path):
     result = imgurbot("gallery", "--emulator", "--page", "-1", cwd=tmp_path)
-    assert result.returncode == 2
-    assert "page" in result.stderr and "Traceback" not in result.stderr
+    assert_failure(result, ExitStatus.CONFIG, "page")
 
 
 def test_emulator_subcommand_serves_the_api(tmp_path):
@@ -142,7 +236,7 @@ def test_emulator_subcommand_serves_the_api(tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env=clean_env(),
     )
     try:
         line = proc.stdout.readline()
@@ -168,8 +262,6 @@ async def test_check_online_verifies_both_services_and_never_leaks_the_token(tmp
     log_file = tmp_path / "imgurbot.log"
     async with FakeDiscord(token=MARKER) as fd, Emulator(EmulatorConfig(seed=2)) as emu:
         env = {
-            **{k: v for k, v in os.environ.items() if not k.startswith("IMGURBOT_")},
-            "PYTHONPATH": str(REPO),
             "DISCORD_TOKEN": MARKER,
             "IMGUR_CLIENT_ID": "online-check-client",
             "IMGURBOT_DISCORD__API_BASE_URL": fd.rest_url,
@@ -179,23 +271,24 @@ async def test_check_online_verifies_both_services_and_never_leaks_the_token(tmp
             "IMGURBOT_LOGGING__FILE": f'"{log_file}"',
             "IMGURBOT_STORE__PATH": f'"{tmp_path / "db.sqlite"}"',
         }
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "check", "--online",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        stdout, stderr = out.decode(), err.decode()
-        assert proc.returncode == 0, stderr
-        assert "discord ok: logged in as" in stdout
-        assert re.search(r"imgur ok: [\d,]+ of 12500 client credits left today", stdout)
+        good = await imgurbot_async("check", "--online", env=env, cwd=tmp_path)
+        assert good.returncode == 0, good.stderr
+        assert "discord ok: logged in as" in good.stdout
+        assert re.search(r"imgur ok: [\d,]+ of 12500 client credits left today", good.stdout)
 
         env["DISCORD_TOKEN"] = "wrong-" + MARKER
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "bot", "check", "--online",
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, env=env, cwd=tmp_path,
-        )  # fmt: skip
-        out2, err2 = await asyncio.wait_for(proc.communicate(), 60)
-        assert proc.returncode == 1
-        assert "Discord rejected DISCORD_TOKEN" in err2.decode()
-    everything = stdout + stderr + out2.decode() + err2.decode() + log_file.read_text()
-    assert MARKER not in everything
+        wrong = await imgurbot_async("check", "--online", env=env, cwd=tmp_path)
+        assert_failure(wrong, ExitStatus.CONFIG, "Discord refused DISCORD_TOKEN", "Reset Token")
+    assert MARKER not in good.output + wrong.output + log_file.read_text()
+
+
+def test_check_online_with_discord_unreachable_exits_3(tmp_path, closed_port):
+    env = {
+        "DISCORD_TOKEN": MARKER,
+        "IMGURBOT_IMGUR__USE_EMULATOR": "always",
+        "IMGURBOT_DISCORD__API_BASE_URL": f"http://127.0.0.1:{closed_port}/api/v10",
+        "IMGURBOT_STORE__PATH": f'"{tmp_path / "db.sqlite"}"',
+    }
+    result = imgurbot("check", "--online", env=env, cwd=tmp_path)
+    assert_failure(result, ExitStatus.UNREACHABLE, "cannot reach Discord", "connection refused")
+    assert "imgur ok" in result.stdout  # the other service is still checked

@@ -2,13 +2,16 @@
 
 The image installs the wheel into a fresh virtualenv and runs ``imgurbot``; so does this
 test (offline: the dependencies come from the dev venv through a ``.pth`` file, while the
-project itself comes only from the wheel). hadolint checks the Dockerfile.
+project itself comes only from the wheel), with the image's environment and compose's
+secrets. hadolint checks the Dockerfile; ``compose.yaml`` is read as compose reads it.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
+import signal
 import subprocess
 import sys
 import sysconfig
@@ -16,7 +19,12 @@ import venv
 import zipfile
 from pathlib import Path
 
+import yaml
+
+from bot.failures import MEANING, ExitStatus
+
 REPO = Path(__file__).resolve().parents[2]
+DOCKERFILE = (REPO / "Dockerfile").read_text()
 
 
 def run(*args, **kwargs):
@@ -78,3 +86,96 @@ def test_wheel_installs_and_runs_like_the_image(tmp_path):
     checked = run(exe, "check", env=env, cwd=workdir)
     assert checked.returncode == 0, checked.stdout + checked.stderr
     assert "config ok" in checked.stdout
+
+    # As the image runs it: supervised, secrets from the files compose mounts.
+    image_env = {**env, **image_environment()}
+    no_secrets = run(exe, "check", env=image_env, cwd=workdir)
+    assert no_secrets.returncode == ExitStatus.CONFIG, no_secrets.stderr
+    assert "DISCORD_TOKEN is not set" in no_secrets.stderr
+    unhealthy = run(exe, "check", "--health", env=image_env, cwd=workdir)
+    assert unhealthy.returncode == 1  # Docker's "unhealthy"; 2 is reserved
+    assert "unhealthy: no health record" in unhealthy.stderr
+
+    secrets = tmp_path / "run-secrets"
+    secrets.mkdir()
+    (secrets / "discord_token").write_text("image-token\n")
+    (secrets / "imgur_client_id").write_text("image-client\n")
+    with_secrets = {
+        **image_env,
+        **{k: str(secrets / Path(v).name) for k, v in compose_service()["environment"].items()
+           if k.endswith("_FILE")},
+    }  # fmt: skip
+    configured = run(exe, "check", env=with_secrets, cwd=workdir)
+    assert configured.returncode == 0, configured.stderr
+    assert "config ok" in configured.stdout
+
+    # Supervised and misconfigured: up, unhealthy, until stopped; no restart loop.
+    proc = subprocess.Popen(
+        [exe, "run"], env=image_env, cwd=workdir, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        said = "".join(line for line in _lines_until(proc, "not retrying"))
+        assert "DISCORD_TOKEN is not set" in said and proc.poll() is None
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == ExitStatus.CONFIG
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        proc.stderr.close()
+    assert "Traceback" not in said
+
+
+def _lines_until(proc: subprocess.Popen, words: str):
+    for line in proc.stderr:
+        yield line
+        if words in line:
+            return
+    raise AssertionError(f"the process ended before saying {words!r}")
+
+
+def image_environment() -> dict[str, str]:
+    """The ENV lines of the Dockerfile's last stage, minus PATH, with /data moved aside."""
+    last_stage = DOCKERFILE.rsplit("\nFROM ", 1)[1]
+    block = re.search(r"^ENV (.+?)(?<!\\)\n", last_stage, re.M | re.S).group(1)
+    pairs = dict(re.findall(r"(\w+)=(\S+)", block))
+    pairs.pop("PATH")
+    pairs.pop("IMGURBOT_CONFIG")  # the test's copy of config.example.toml stands in
+    pairs.pop("IMGURBOT_STORE__PATH")  # /data is not writable here; the test's env has one
+    return pairs
+
+
+def compose_service() -> dict:
+    return yaml.safe_load((REPO / "compose.yaml").read_text())["services"]["imgurbot"]
+
+
+def test_the_base_image_is_pinned_by_digest():
+    bases = re.findall(r"^FROM (\S+)", DOCKERFILE, re.M)
+    assert len(bases) == 2
+    for base in bases:
+        assert re.fullmatch(r"python:3\.\d+-slim@sha256:[0-9a-f]{64}", base), base
+
+
+def test_the_image_is_supervised_and_its_healthcheck_reads_the_heartbeat():
+    assert "IMGURBOT_RUN__SUPERVISED=true" in DOCKERFILE
+    assert 'CMD ["imgurbot", "check", "--health"]' in DOCKERFILE
+
+
+def test_compose_reads_secrets_from_files_and_never_restart_loops():
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    service = compose["services"]["imgurbot"]
+    assert set(service["secrets"]) == {"discord_token", "imgur_client_id"}
+    assert service["environment"]["DISCORD_TOKEN_FILE"] == "/run/secrets/discord_token"
+    assert service["environment"]["IMGUR_CLIENT_ID_FILE"] == "/run/secrets/imgur_client_id"
+    for name in service["secrets"]:
+        assert compose["secrets"][name]["file"].startswith("./secrets/")
+    assert "env_file" not in service  # secrets do not travel as plain variables
+    # Restarts after crashes; the supervised image waits instead of exiting on mistakes.
+    assert service["restart"] == "unless-stopped"
+    assert "secrets/" in (REPO / ".gitignore").read_text().split()
+
+
+def test_readme_exit_status_table_is_the_code_s():
+    readme = (REPO / "README.md").read_text()
+    table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M))
+    assert table == {str(int(s)): MEANING[s] for s in ExitStatus}
