@@ -29,18 +29,21 @@ from bot.discord.endpoints import point_discordpy_at
 from bot.discord.inflight import InFlight
 from bot.discord.replies import NO_MENTIONS
 from bot.discord.tree import ImgurTree
+from bot.highlights import DiscordOutlet, HighlightsEngine
 from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.ledger import Ledger
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.highlights")
 
 
 class ImgurBot(commands.Bot):
     """The bot. Cogs reach Imgur only through ``bot.imgur`` (an ``ImgurAccess``), which
     charges every call to the ledger; the raw client is not theirs to hold."""
+
+    highlights: HighlightsEngine  # attached by ``open_bot`` (it needs the bot for Discord)
 
     def __init__(
         self,
@@ -95,6 +98,7 @@ class ImgurBot(commands.Bot):
                 log.error("cog %s failed to load; the others still run", name, exc_info=cause)
         if not self.scheduler.running:
             self.scheduler.start()
+        await self.highlights.start()
         guild_id = self.config.discord.dev_guild_id
         if self._sync_on_start and guild_id:
             guild = discord.Object(id=guild_id)
@@ -125,6 +129,7 @@ class ImgurBot(commands.Bot):
         # discord.py leaves each view's timeout task running after close(); stop them.
         for view in list(self._views):
             view.stop()
+        await self.highlights.stop(self.config.discord.shutdown_grace_s)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await super().close()
@@ -171,6 +176,14 @@ async def open_bot(
             extensions=extensions,
             sync_on_start=sync_on_start,
             **options,
+        )
+        bot.highlights = HighlightsEngine(
+            store,
+            bot.imgur,
+            config.highlights,
+            clock=clock,
+            scheduler=scheduler,
+            outlet=DiscordOutlet(bot),
         )
 
         async with bot:
