@@ -30,12 +30,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
 import secrets
 import weakref
 from collections.abc import Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from apscheduler.schedulers.base import BaseScheduler
 from apscheduler.triggers.interval import IntervalTrigger
@@ -115,6 +117,11 @@ class HighlightsEngine:
         self._scheduler = scheduler
         self._run_lock = asyncio.Lock()
         self._fetching = asyncio.Semaphore(FETCH_CONCURRENCY)
+        # Posts made ready (items picked, embeds built) but not yet let through by the
+        # pacer: about a second's worth. Preparing all 5,000 of a big slot at once would
+        # hold the event loop for seconds, and every send waiting behind it would then
+        # leave in a bunch (into Discord's global limit).
+        self._preparing = asyncio.Semaphore(math.ceil(settings.discord_posts_per_second))
         self._channel_locks: weakref.WeakValueDictionary[int, asyncio.Lock] = (
             weakref.WeakValueDictionary()
         )
@@ -397,7 +404,7 @@ class HighlightsEngine:
         for feed in await self.feeds.due(now):
             if await self._guild_left(feed.guild_id, report):
                 continue
-            due = due_run(feed.schedule, feed.watermark, now, grace)
+            due = _due_run(feed.schedule, feed.watermark, now, grace)
             if due is None:  # nothing fell due after all (a doubled hour's second pass)
                 plans.append(Plan(feed, None, feed.schedule.next_after(now)))
                 continue
@@ -486,29 +493,30 @@ class HighlightsEngine:
         header = header_for(feed.id, feed.source.label, slot.at)
         try:
             async with self._channel_lock(feed.channel_id):
-                info = outlet.channel(feed.guild_id, feed.channel_id)
-                if slot.recovering and info.can_read_history:
-                    found = await outlet.find_post(feed.channel_id, header)
-                    if found is not None:
-                        await self._record(slot, found.message_id, found.item_ids, now)
-                        report.recovered += 1
-                        return
-                chosen = pick(
-                    items,
-                    count=feed.settings.count,
-                    min_points=feed.settings.min_points,
-                    nsfw_ok=feed.settings.nsfw and info.nsfw,
-                    seen=await self.feeds.seen_in(feed.channel_id, now),
-                )
-                if not chosen:
-                    detail = "nothing new to post (all seen in 30 days, or filtered)"
-                    await self.feeds.settle(
-                        slot, owner=self.owner, state=EMPTY, detail=detail, now=now
+                async with self._preparing:
+                    info = outlet.channel(feed.guild_id, feed.channel_id)
+                    if slot.recovering and info.can_read_history:
+                        found = await outlet.find_post(feed.channel_id, header)
+                        if found is not None:
+                            await self._record(slot, found.message_id, found.item_ids, now)
+                            report.recovered += 1
+                            return
+                    chosen = pick(
+                        items,
+                        count=feed.settings.count,
+                        min_points=feed.settings.min_points,
+                        nsfw_ok=feed.settings.nsfw and info.nsfw,
+                        seen=await self.feeds.seen_in(feed.channel_id, now),
                     )
-                    report.empty += 1
-                    return
-                post = build_post(header, chosen)
-                await self.pacer.wait()
+                    if not chosen:
+                        detail = "nothing new to post (all seen in 30 days, or filtered)"
+                        await self.feeds.settle(
+                            slot, owner=self.owner, state=EMPTY, detail=detail, now=now
+                        )
+                        report.empty += 1
+                        return
+                    post = build_post(header, chosen)
+                    await self.pacer.wait()
                 # Once the request is on its way it is not cancelled: a half-sent post is
                 # the one case that could be posted twice.
                 message_id = await asyncio.shield(outlet.send(feed.channel_id, post))
@@ -598,6 +606,11 @@ def gone_feed(feed_id: int) -> BadInput:
     return BadInput(
         f"There's no highlights feed #{feed_id} in this server. `/highlights list` shows them."
     )
+
+
+# Feeds that share a schedule and last ran together share the answer: a run of 5,000 feeds
+# on one schedule computes it once, not 5,000 times on the event loop.
+_due_run = lru_cache(maxsize=1024)(due_run)
 
 
 def _schedule_of(settings: FeedSettings) -> Schedule:

@@ -3,8 +3,8 @@
 Discord allows a bot 50 requests a second across all routes (interaction answers aside) and
 answers a burst beyond it with 429s. discord.py honours a 429 once it comes, but does not
 space requests out beforehand, so a slot that posts into 5,000 channels would run straight
-into the limit. ``Pacer`` lets one send through every ``1 / rate`` seconds of real time,
-whoever asks (it is shared by everything that posts on the bot's own initiative).
+into the limit. ``Pacer`` lets sends through at ``rate`` a second of real time, whoever
+asks (it is shared by everything that posts on the bot's own initiative).
 """
 
 from __future__ import annotations
@@ -17,11 +17,13 @@ class PacerClosed(Exception):
 
 
 class Pacer:
-    """At most ``rate`` releases a second, never in a burst.
+    """``rate`` releases a second on average, never in a burst.
 
-    Each release waits until ``1 / rate`` seconds after the previous one *actually*
-    happened, so a stalled event loop does not let a backlog out all at once: after a
-    stall the sends resume at the same spacing. Waiters are served in arrival order.
+    Releases follow a schedule one ``1 / rate`` apart, so the small lateness of each sleep
+    does not add up and slow the rate down. A schedule that has fallen behind (nobody was
+    waiting, or the event loop stalled) restarts from now rather than letting a backlog
+    out at once, and a late release still keeps half an interval to the next one. Waiters
+    are served in arrival order.
     """
 
     def __init__(self, rate: float) -> None:
@@ -29,7 +31,7 @@ class Pacer:
             raise ValueError("a pacer needs a positive rate")
         self.interval = 1.0 / rate
         self._lock = asyncio.Lock()
-        self._last = float("-inf")
+        self._next = float("-inf")
         self._closed = False
 
     async def wait(self) -> None:
@@ -38,12 +40,14 @@ class Pacer:
             if self._closed:
                 raise PacerClosed
             loop = asyncio.get_running_loop()
-            delay = self._last + self.interval - loop.time()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            now = loop.time()
+            due = max(self._next, now)
+            if due > now:
+                await asyncio.sleep(due - now)
             if self._closed:
                 raise PacerClosed
-            self._last = loop.time()
+            released = loop.time()
+            self._next = max(due + self.interval, released + self.interval / 2)
 
     def close(self) -> None:
         """Refuse every waiter from now on (each learns it at its turn, without sleeping)."""
