@@ -35,6 +35,19 @@ else:
 AUTOCOMPLETE_LIMIT = 25
 # What ``edit tag:`` takes to mean "no tag any more".
 NO_TAG = ("-", "none")
+FEED_HELP = "the feed (start typing for this server's feeds)"
+OPTION_HELP = {
+    "channel": "where to post",
+    "schedule": "daily 09:00, every 6h, weekdays 18:30, or a cron line like 30 8 * * 1-5",
+    "timezone": "IANA time zone, like Europe/Paris",
+    "count": "posts in each message (1-10)",
+    "section": "hot, top, or user-submitted",
+    "sort": "how Imgur orders them",
+    "window": "time window for the top sort",
+    "tag": "read this tag's gallery instead of the front page",
+    "min_points": "skip posts with fewer points",
+    "nsfw": "include NSFW posts (only in an age-restricted channel)",
+}
 
 
 class NeedsManageServer(app_commands.CheckFailure):
@@ -119,16 +132,12 @@ class Highlights(
 
     @app_commands.command(name="add", description="Post Imgur's best into a channel on a schedule")
     @app_commands.describe(
-        channel="where to post",
-        schedule="daily 09:00, every 6h, weekdays 18:30, or a cron line like 30 8 * * 1-5",
-        timezone="IANA time zone, like Europe/Paris (default: the bot's setting, else UTC)",
-        count="posts in each message (1-10)",
-        section="hot (default), top, or user-submitted",
-        sort="how Imgur orders them",
-        window="time window for the top sort",
-        tag="read this tag's gallery instead of the front page",
-        min_points="skip posts with fewer points",
-        nsfw="include NSFW posts (only in an age-restricted channel)",
+        **{
+            **OPTION_HELP,
+            "timezone": "IANA time zone, like Europe/Paris (default: the bot's setting, else UTC)",
+            "count": "posts in each message (1-10, default 5)",
+            "section": "hot (default), top, or user-submitted",
+        }
     )
     async def add(
         self,
@@ -188,17 +197,12 @@ class Highlights(
 
     @app_commands.command(name="edit", description="Change a feed; what you leave out stays")
     @app_commands.describe(
-        feed="the feed (start typing for this server's feeds)",
-        channel="where to post",
-        schedule="daily 09:00, every 6h, weekdays 18:30, or a cron line",
-        timezone="IANA time zone, like Europe/Paris",
-        count="posts in each message (1-10)",
-        section="hot, top, or user-submitted",
-        sort="how Imgur orders them",
-        window="time window for the top sort",
-        tag="read this tag's gallery; none to go back to the front page",
-        min_points="skip posts with fewer points (0: no minimum)",
-        nsfw="include NSFW posts (only in an age-restricted channel)",
+        **{
+            **OPTION_HELP,
+            "feed": FEED_HELP,
+            "tag": "read this tag's gallery; none to go back to the front page",
+            "min_points": "skip posts with fewer points (0: no minimum)",
+        }
     )
     async def edit(
         self,
@@ -248,14 +252,14 @@ class Highlights(
         await self._say(interaction, self._with_next_runs(headline, edited))
 
     @app_commands.command(name="remove", description="Delete a highlights feed")
-    @app_commands.describe(feed="the feed (start typing for this server's feeds)")
+    @app_commands.describe(feed=FEED_HELP)
     async def remove(self, interaction: Interaction, feed: int) -> None:
         found = await self._feed(interaction, feed)
         await self.engine.remove_feed(found)
         await self._say(interaction, f"Removed feed {describe(found)}.")
 
     @app_commands.command(name="pause", description="Stop a feed posting until you resume it")
-    @app_commands.describe(feed="the feed (start typing for this server's feeds)")
+    @app_commands.describe(feed=FEED_HELP)
     async def pause(self, interaction: Interaction, feed: int) -> None:
         found = await self._feed(interaction, feed)
         await self.engine.pause_feed(found)
@@ -264,7 +268,7 @@ class Highlights(
         )
 
     @app_commands.command(name="resume", description="Start a paused feed again")
-    @app_commands.describe(feed="the feed (start typing for this server's feeds)")
+    @app_commands.describe(feed=FEED_HELP)
     async def resume(self, interaction: Interaction, feed: int) -> None:
         assert interaction.guild_id is not None
         found = await self._feed(interaction, feed)
@@ -276,7 +280,7 @@ class Highlights(
         await self._say(interaction, self._with_next_runs("Feed running again:", resumed))
 
     @app_commands.command(name="preview", description="What a feed would post right now")
-    @app_commands.describe(feed="the feed (start typing for this server's feeds)")
+    @app_commands.describe(feed=FEED_HELP)
     async def preview(self, interaction: Interaction, feed: int) -> None:
         found = await self._feed(interaction, feed)
         await interaction.response.defer(ephemeral=True, thinking=True)
@@ -297,7 +301,7 @@ class Highlights(
         )
 
     @app_commands.command(name="post-now", description="Post a feed now, outside its schedule")
-    @app_commands.describe(feed="the feed (start typing for this server's feeds)")
+    @app_commands.describe(feed=FEED_HELP)
     async def post_now(self, interaction: Interaction, feed: int) -> None:
         found = await self._feed(interaction, feed)
         await interaction.response.defer(ephemeral=True, thinking=True)

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from integration.highlights_support import mixed_tag
 
 from bot.clock import FakeClock
 from fakes.discord.models import EMBED_LINKS, MANAGE_GUILD, SEND_MESSAGES
@@ -184,16 +185,6 @@ async def test_a_due_feed_posts_one_message_of_embeds_without_mentions(clocked):
     assert message.allowed_mentions == {"parse": []}
     assert message.author.id == clocked.fd.bot_user.id
     assert (await clocked.bot.highlights.run_due()).claimed == 0  # once
-
-
-def mixed_tag(emu) -> str:
-    """A tag whose posts mix NSFW and safe ones (at least ten safe), NSFW-heaviest first."""
-    counts: dict[str, list[int]] = {}
-    for post in emu.data.posts:
-        for tag in post.tags:
-            counts.setdefault(tag, [0, 0])[bool(post.nsfw)] += 1
-    mixed = [t for t, (safe, nsfw) in counts.items() if safe >= 10 and nsfw]
-    return max(mixed, key=lambda t: counts[t][1] / sum(counts[t]))
 
 
 async def test_nsfw_is_checked_again_when_posting(clocked):

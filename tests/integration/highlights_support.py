@@ -2,7 +2,8 @@
 Discord replaced by an in-memory outlet whose channels a test can change underfoot.
 
 Several engines can share one database file and one ``Channels``: that is two bot
-processes posting into the same Discord.
+processes posting into the same Discord. (The end-to-end tests import ``mixed_tag`` from
+here as ``integration.highlights_support``.)
 """
 
 from __future__ import annotations
@@ -97,6 +98,17 @@ class MemoryOutlet:
     async def notify(self, guild_id: int, user_id: int, text: str, *, avoid: int) -> str | None:
         self.channels.notices.append((guild_id, user_id, text))
         return "a direct message"
+
+
+def mixed_tag(emu: Emulator) -> str:
+    """A tag of the emulator's whose posts mix NSFW and safe ones (at least ten safe),
+    the NSFW-heaviest of them: its listing shows whether NSFW was filtered."""
+    counts: dict[str, list[int]] = {}
+    for post in emu.data.posts:
+        for tag in post.tags:
+            counts.setdefault(tag, [0, 0])[bool(post.nsfw)] += 1
+    mixed = [t for t, (safe, nsfw) in counts.items() if safe >= 10 and nsfw]
+    return max(mixed, key=lambda t: counts[t][1] / sum(counts[t]))
 
 
 @asynccontextmanager

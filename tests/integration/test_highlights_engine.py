@@ -14,7 +14,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from highlights_support import GUILD, Channels, open_engine
+from highlights_support import GUILD, Channels, mixed_tag, open_engine
 
 from bot.clock import FakeClock
 from bot.errors import BadInput
@@ -209,16 +209,6 @@ async def test_an_item_posted_in_a_channel_is_not_posted_there_again_for_30_days
     # Another channel has its own memory: day 2 there repeats nothing of channel 1's.
     assert set(channels.posts_in(2)[1].item_ids) == second
     assert REPEAT_WINDOW == timedelta(days=30)
-
-
-def mixed_tag(emu) -> str:
-    """A tag whose posts mix NSFW and safe ones (at least ten safe), NSFW-heaviest first."""
-    counts: dict[str, list[int]] = {}
-    for post in emu.data.posts:
-        for tag in post.tags:
-            counts.setdefault(tag, [0, 0])[bool(post.nsfw)] += 1
-    mixed = [t for t, (safe, nsfw) in counts.items() if safe >= 10 and nsfw]
-    return max(mixed, key=lambda t: counts[t][1] / sum(counts[t]))
 
 
 async def test_nsfw_goes_only_where_the_channel_is_age_restricted_at_post_time(
