@@ -359,9 +359,10 @@ class HighlightsEngine:
 
     async def run_due(self, now: datetime | None = None) -> RunReport:
         """Post every slot due at ``now`` (default: the clock's now) and not yet posted."""
+        # Wait for the guild cache outside the lock: a bot that never connects (``imgurbot
+        # sync``) must not hold up ``stop``.
+        await self._outlet().wait_ready()
         async with self._run_lock:
-            outlet = self._outlet()
-            await outlet.wait_ready()
             now = now or self._clock.now()
             report = RunReport(now)
             if self._stopping:
