@@ -10,6 +10,8 @@ only tells Discord whom to show the commands to, and server admins can change th
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -53,6 +55,15 @@ OPTION_HELP = {
 class NeedsManageServer(app_commands.CheckFailure):
     def __init__(self) -> None:
         super().__init__("You need the Manage Server permission to manage highlights.")
+
+
+@contextmanager
+def explained() -> Iterator[None]:
+    """A channel the bot cannot post in, told to an admin with what to do about it."""
+    try:
+        yield
+    except ChannelProblem as problem:
+        raise BadInput(f"{problem} To fix it, {problem.fix}; then try again.") from None
 
 
 def when(moment: datetime) -> str:
@@ -103,14 +114,11 @@ class Highlights(
 
     # -- helpers -----------------------------------------------------------------------------
 
-    def _check_channel(self, guild_id: int, channel: discord.abc.GuildChannel) -> bool:
-        """Whether the bot can see, send and embed in ``channel`` (``ChannelProblem``
-        naming what is missing if not); returns whether it is age-restricted."""
-        try:
-            self.engine.outlet.channel(guild_id, channel.id)
-        except ChannelProblem as problem:
-            raise BadInput(f"{problem} To fix it, {problem.fix}; then try again.") from None
-        return allows_nsfw(channel, True)
+    def _check_channel(self, guild_id: int, channel_id: int) -> bool:
+        """Whether the bot can see, send and embed in the channel (``BadInput`` naming what
+        is missing and how to fix it, if not); returns whether it is age-restricted."""
+        with explained():
+            return self.engine.outlet.channel(guild_id, channel_id).nsfw
 
     async def _feed(self, interaction: Interaction, feed_id: int) -> Feed:
         assert interaction.guild_id is not None
@@ -154,7 +162,7 @@ class Highlights(
         nsfw: bool = False,
     ) -> None:
         assert interaction.guild_id is not None
-        channel_nsfw = self._check_channel(interaction.guild_id, channel)
+        channel_nsfw = self._check_channel(interaction.guild_id, channel.id)
         settings = FeedSettings(
             channel_id=channel.id,
             schedule=schedule,
@@ -219,12 +227,10 @@ class Highlights(
         min_points: app_commands.Range[int, 0, 10_000_000] | None = None,
         nsfw: bool | None = None,
     ) -> None:
-        assert interaction.guild_id is not None and interaction.guild is not None
+        assert interaction.guild_id is not None
         found = await self._feed(interaction, feed)
         old = found.settings
-        target = channel or interaction.guild.get_channel(old.channel_id)
-        if target is None:
-            raise ChannelProblem(old.channel_id, gone=True)
+        target = channel.id if channel else old.channel_id
         channel_nsfw = self._check_channel(interaction.guild_id, target)
         new_tag = (
             old.source.tag if tag is None else (None if tag.strip().lower() in NO_TAG else tag)
@@ -237,7 +243,7 @@ class Highlights(
         )
         settings = replace(
             old,
-            channel_id=target.id,
+            channel_id=target,
             schedule=schedule or old.schedule,
             time_zone=timezone or old.time_zone,
             count=count or old.count,
@@ -272,10 +278,7 @@ class Highlights(
     async def resume(self, interaction: Interaction, feed: int) -> None:
         assert interaction.guild_id is not None
         found = await self._feed(interaction, feed)
-        channel = interaction.guild.get_channel(found.channel_id) if interaction.guild else None
-        if channel is None:
-            raise ChannelProblem(found.channel_id, gone=True)
-        self._check_channel(interaction.guild_id, channel)  # fixed? say so now, not at 9am
+        self._check_channel(interaction.guild_id, found.channel_id)  # fixed? say so now
         resumed = await self.engine.resume_feed(found)
         await self._say(interaction, self._with_next_runs("Feed running again:", resumed))
 
@@ -307,7 +310,8 @@ class Highlights(
         await interaction.response.defer(ephemeral=True, thinking=True)
         imgur = self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, "highlights")
         async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
-            message_id = await self.engine.post_now(found, imgur)
+            with explained():
+                message_id = await self.engine.post_now(found, imgur)
         link = f"https://discord.com/channels/{found.guild_id}/{found.channel_id}/{message_id}"
         await reply_privately(
             interaction, f"Posted feed #{found.id} in <#{found.channel_id}>: {link}"

@@ -221,6 +221,12 @@ async def test_a_feed_that_cannot_post_pauses_after_three_tries_and_the_server_i
     assert f"/highlights resume feed:{feed}" in notice.content
     assert notice.allowed_mentions == {"parse": []}
     assert (await engine.feeds.get(feed)).paused
+    too_soon = await highlights(clocked, "resume", feed=feed)  # not fixed yet: says so
+    assert "I'm missing Send Messages" in await private_text(too_soon)
+    clocked.fd.set_permissions(clocked.sfw, clocked.fd.bot_user)  # the admin fixes it
+    await eventually(lambda: channel.permissions_for(channel.guild.me).send_messages)
+    resumed = await highlights(clocked, "resume", feed=feed)
+    assert "running again" in resumed.original.content
 
 
 async def test_without_a_system_channel_the_feeds_creator_gets_a_dm(clocked):
