@@ -33,7 +33,7 @@ import logging
 import math
 import secrets
 import weakref
-from collections.abc import Sequence
+from collections.abc import Awaitable, Iterable, Sequence
 from contextlib import suppress
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -459,9 +459,7 @@ class HighlightsEngine:
         for slot in slots:
             by_source.setdefault(slot.feed.source.key, []).append(slot)
         report.sources = len(by_source)
-        await asyncio.gather(
-            *(self._deliver_source(group, now, report) for group in by_source.values())
-        )
+        await _all_of(self._deliver_source(group, now, report) for group in by_source.values())
 
     async def _deliver_source(self, slots: list[Slot], now: datetime, report: RunReport) -> None:
         # One request serves every feed: it asks for NSFW posts when any of them may show
@@ -478,7 +476,7 @@ class HighlightsEngine:
                 )
                 report.retrying += 1
             return
-        await asyncio.gather(*(self._post(slot, items, now, report) for slot in slots))
+        await _all_of(self._post(slot, items, now, report) for slot in slots)
 
     async def _fetch(self, source: Source, mature: bool) -> list[Media] | None:
         imgur = self._imgur.acting_for(None, None, "highlights")
@@ -592,6 +590,14 @@ class HighlightsEngine:
         if self._last_prune is None or now - self._last_prune >= PRUNE_EVERY:
             self._last_prune = now
             await self.feeds.prune(now)
+
+
+async def _all_of(work: Iterable[Awaitable[None]]) -> None:
+    """Run everything to the end; a failure of one (a bug, a database that cannot be
+    written) is logged and leaves its claim to be taken over, without stopping the rest."""
+    for outcome in await asyncio.gather(*work, return_exceptions=True):
+        if isinstance(outcome, Exception):
+            log.error("a highlights post failed; its slot is taken over later", exc_info=outcome)
 
 
 def paused_notice(feed: Feed, problem: ChannelProblem, failures: int) -> str:

@@ -321,3 +321,22 @@ async def test_edits_take_effect_at_once_and_timers_follow_the_table(emu, db, cl
         assert [j.id for j in restarted._scheduler.get_jobs()] == [
             "highlights:Europe/Paris|every 2h"
         ]
+
+
+async def test_an_unexpected_failure_in_one_post_spares_the_others(emu, db, clock, channels):
+    async def break_once(landed: int) -> None:
+        if landed == 2:
+            raise RuntimeError("a bug after the second post landed")
+
+    async with open_engine(emu, db, clock, channels) as engine:
+        for channel_id in (1, 2, 3):
+            await add(engine, channels, channel_id)
+        clock.set(NINE)
+        channels.after_send = break_once
+        first = await engine.run_due()
+        channels.after_send = None
+        clock.advance(LEASE.total_seconds() + 1)
+        later = await engine.run_due()
+    assert first.posted == 2
+    assert later.recovered == 1  # it had landed: found, recorded, not posted again
+    assert sorted(s.channel_id for s in channels.sent) == [1, 2, 3]
