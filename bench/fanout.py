@@ -170,6 +170,7 @@ async def run(feeds: int, source_count: int) -> dict[str, Any]:
                 calls_before = await imgur_calls(session, imgur_url)
                 rejected_before = len(fd.limiter.rejected)
                 posts_before = len(fd.requests("POST", "/channels/"))
+                went = time.monotonic()  # the fake's limiter clock
                 proc.stdin.write(f"{GO}\n".encode())
                 await proc.stdin.drain()
                 line = (await asyncio.wait_for(proc.stdout.readline(), 900)).decode()
@@ -180,6 +181,7 @@ async def run(feeds: int, source_count: int) -> dict[str, Any]:
                     proc.kill()
                     await proc.wait()
         posts = fd.requests("POST", "/channels/")[posts_before:]
+        admitted = [p.admitted_at for p in posts if p.admitted_at is not None]
         landed = sum(1 for c in channels if fd.channel_messages(c))
         return {
             "feeds": feeds,
@@ -191,6 +193,8 @@ async def run(feeds: int, source_count: int) -> dict[str, Any]:
             "channels_with_a_post": landed,
             "post_requests": len(posts),
             "seconds": round(child["seconds"], 2),
+            "first_post_s": round(admitted[0] - went, 2) if admitted else None,
+            "first_to_last_post_s": round(admitted[-1] - admitted[0], 2) if admitted else None,
             "floor_seconds": round(feeds / GLOBAL_LIMIT, 2),
             "discord_429s": len(fd.limiter.rejected) - rejected_before,
             "loop_lag_p50_ms": round(child["lag_p50_ms"], 2),
@@ -207,6 +211,10 @@ def table(f: dict[str, Any]) -> str:
         ("Imgur calls made", f"{f['imgur_calls']} (Imgur answering in {f['imgur_latency_s']} s)"),
         ("posts made / channels with a post", f"{f['posted']:,} / {f['channels_with_a_post']:,}"),
         ("time to post everything", f"{f['seconds']:.1f} s (floor {f['floor_seconds']:.0f} s)"),
+        (
+            "  first post after / first to last post",
+            (f"{f['first_post_s']} s / {f['first_to_last_post_s']} s"),
+        ),
         ("429s from Discord", f"{f['discord_429s']}"),
         ("bot event-loop lag p50 / p99 / max", lag),
     ]
