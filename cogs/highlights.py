@@ -10,8 +10,8 @@ only tells Discord whom to show the commands to, and server admins can change th
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -20,6 +20,7 @@ import discord
 from discord import app_commands
 from discord.ext import commands
 
+from bot.access import ChargedImgur
 from bot.discord.embeds import EMBED_COLOUR, allows_nsfw
 from bot.discord.replies import NO_MENTIONS, clip, relative_time, reply_privately
 from bot.errors import BadInput
@@ -119,6 +120,15 @@ class Highlights(
         is missing and how to fix it, if not); returns whether it is age-restricted."""
         with explained():
             return self.engine.outlet.channel(guild_id, channel_id).nsfw
+
+    @asynccontextmanager
+    async def _asking_imgur(self, interaction: Interaction) -> AsyncIterator[ChargedImgur]:
+        """Answer privately later (Imgur may be slow); Imgur charged to this member, for
+        at most the command timeout."""
+        await interaction.response.defer(ephemeral=True, thinking=True)
+        imgur = self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, "highlights")
+        async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
+            yield imgur
 
     async def _feed(self, interaction: Interaction, feed_id: int) -> Feed:
         assert interaction.guild_id is not None
@@ -286,9 +296,7 @@ class Highlights(
     @app_commands.describe(feed=FEED_HELP)
     async def preview(self, interaction: Interaction, feed: int) -> None:
         found = await self._feed(interaction, feed)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        imgur = self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, "highlights")
-        async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
+        async with self._asking_imgur(interaction) as imgur:
             post = await self.engine.preview(
                 found, imgur, viewer_nsfw_ok=allows_nsfw(interaction.channel, True)
             )
@@ -307,9 +315,7 @@ class Highlights(
     @app_commands.describe(feed=FEED_HELP)
     async def post_now(self, interaction: Interaction, feed: int) -> None:
         found = await self._feed(interaction, feed)
-        await interaction.response.defer(ephemeral=True, thinking=True)
-        imgur = self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, "highlights")
-        async with asyncio.timeout(self.bot.config.discord.command_timeout_s):
+        async with self._asking_imgur(interaction) as imgur:
             with explained():
                 message_id = await self.engine.post_now(found, imgur)
         link = f"https://discord.com/channels/{found.guild_id}/{found.channel_id}/{message_id}"
