@@ -51,7 +51,13 @@ from bot.highlights.feeds import EMPTY, FAILED, Feed, Feeds, FeedSettings, Plan,
 from bot.highlights.message import Post, build_post, header_for
 from bot.highlights.outlet import ChannelProblem, Outlet, SendFailed
 from bot.highlights.pacing import Pacer, PacerClosed
-from bot.highlights.schedule import Schedule, check_spacing, due_run, parse_schedule
+from bot.highlights.schedule import (
+    Schedule,
+    check_spacing,
+    due_run,
+    parse_schedule,
+    stored_schedule,
+)
 from bot.highlights.sources import Source, listed_items, pick
 from bot.imgur.errors import ImgurError
 from bot.store import Store, StoreUnavailable
@@ -181,7 +187,7 @@ class HighlightsEngine:
             if self._scheduler.get_job(job_id) is None:
                 self._scheduler.add_job(
                     self._fired,
-                    parse_schedule(text, zone).trigger,
+                    stored_schedule(text, zone).trigger,
                     id=job_id,
                     coalesce=True,
                     max_instances=1,

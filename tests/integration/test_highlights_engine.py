@@ -340,3 +340,14 @@ async def test_an_unexpected_failure_in_one_post_spares_the_others(emu, db, cloc
     assert first.posted == 2
     assert later.recovered == 1  # it had landed: found, recorded, not posted again
     assert sorted(s.channel_id for s in channels.sent) == [1, 2, 3]
+
+
+async def test_a_timer_firing_wakes_the_engine_which_posts_what_is_due(emu, db, clock, channels):
+    async with open_engine(emu, db, clock, channels) as engine:
+        await add(engine, channels, 1)
+        (timer,) = engine._scheduler.get_jobs()
+        clock.set(NINE)
+        await timer.func()  # what APScheduler calls at 09:00
+        await timer.func()  # a second timer in the same instant joins the same run
+        await asyncio.wait_for(engine._waker, 10)
+    assert len(channels.posts_in(1)) == 1
