@@ -1,16 +1,18 @@
 """Scheduled highlights fanning out: 5,000 feeds due in the same minute.
 
-    python -m bench.fanout [--quick] [--feeds N] [--sources S]
+    python -m bench.fanout [--quick] [--feeds N] [--sources S] [--imgur-latency SECONDS]
 
 5,000 feeds (``--quick``: 500) in as many channels (25 a server) are due at 09:00, reading
 100 distinct Imgur sources (front-page sections, sorts and windows, and tags). The fake
 Discord enforces Discord's global limit of 50 requests a second and answers a burst beyond
-it with real 429s; the Imgur emulator counts the calls it gets.
+it with real 429s; the Imgur emulator (in its own process, answering in 0.3 s as Imgur does
+by default) counts the calls it gets. Imgur's latency only delays the first post.
 
-Two processes, as in production where Discord and Imgur are not on the bot's CPU: this one
-runs the fake Discord, the emulator and seeds the feeds table; the bot (``open_bot``, the
-same as ``imgurbot run``) runs in its own (``--bot-child``) on a fake clock set to 09:00 when
-told to go, and calls ``bot.highlights.run_due()`` (what the scheduler's wake does).
+Three processes, as in production where Discord and Imgur are not on the bot's CPU: this
+one runs the fake Discord and seeds the feeds table, the emulator runs in its own, and the
+bot (``open_bot``, the same as ``imgurbot run``) in its own (``--bot-child``), on a fake
+clock set to 09:00 when told to go; it then calls ``bot.highlights.run_due()`` (what the
+scheduler's wake does).
 
 Measured: Imgur calls made (the target is one per distinct source), the time from the run's
 start to its last post (the global limit allows 100 s for 5,000 at best; the bot paces
@@ -146,10 +148,10 @@ async def imgur_calls(session: aiohttp.ClientSession, imgur_url: str) -> int:
         return (await response.json())["api_calls"]
 
 
-async def run(feeds: int, source_count: int) -> dict[str, Any]:
+async def run(feeds: int, source_count: int, imgur_latency: float) -> dict[str, Any]:
     async with (
         FakeDiscord(token=TOKEN, global_rate_limit=GLOBAL_LIMIT) as fd,
-        emulator_process(SEED) as (imgur_url, tags),
+        emulator_process(SEED, imgur_latency) as (imgur_url, tags),
         aiohttp.ClientSession() as session,
     ):
         # The channels are not age-restricted: a tag of NSFW posts only would post nothing.
@@ -202,7 +204,7 @@ async def run(feeds: int, source_count: int) -> dict[str, Any]:
             "channels": len(channels),
             "distinct_sources": len({s.key for s in sources}),
             "imgur_calls": await imgur_calls(session, imgur_url) - calls_before,
-            "imgur_latency_s": IMGUR_LATENCY_S,
+            "imgur_latency_s": imgur_latency,
             "posted": child["posted"],
             "channels_with_a_post": landed,
             "post_requests": len(posts),
@@ -245,13 +247,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="500 feeds instead of 5,000")
     parser.add_argument("--feeds", type=int, help="feeds due at once (default 5,000)")
     parser.add_argument("--sources", type=int, default=100, help="distinct Imgur sources")
+    parser.add_argument(
+        "--imgur-latency",
+        type=float,
+        default=IMGUR_LATENCY_S,
+        help="seconds the emulator takes to answer (default %(default)s, as Imgur does)",
+    )
     parser.add_argument("--bot-child", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.bot_child:
         asyncio.run(bot_child())
         return
     feeds = args.feeds or (500 if args.quick else 5000)
-    figures = asyncio.run(run(feeds, args.sources))
+    figures = asyncio.run(run(feeds, args.sources, args.imgur_latency))
     print(table(figures))
     print(json.dumps(figures))
 
