@@ -80,10 +80,12 @@ async def emulator_in_process(seed: int) -> AsyncIterator[tuple[str, list[str]]]
 
 
 @asynccontextmanager
-async def emulator_process(seed: int) -> AsyncIterator[tuple[str, list[str]]]:
+async def emulator_process(
+    seed: int, latency: float = IMGUR_LATENCY_S
+) -> AsyncIterator[tuple[str, list[str]]]:
     cmd = [
         sys.executable, "-m", "fakes.imgur", "--host", "127.0.0.1", "--port", "0",
-        "--seed", str(seed), "--latency", str(IMGUR_LATENCY_S),
+        "--seed", str(seed), "--latency", str(latency),
     ]  # fmt: skip
     proc = await asyncio.create_subprocess_exec(
         *cmd, cwd=ROOT, stdout=asyncio.subprocess.PIPE, env={**os.environ, "PYTHONUNBUFFERED": "1"}

@@ -41,6 +41,7 @@ from bot.discord.tree import ImgurTree
 from bot.discord.uploads import DeleteUploadButton
 from bot.failures import Failure, explain_discord_error
 from bot.health import Heartbeat, health_path
+from bot.highlights import DiscordOutlet, HighlightsEngine
 from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.instance_lock import instance_lock
 from bot.invite import invite_line, invite_url, permissions_needed
@@ -52,12 +53,14 @@ from bot.uploads.service import UploadService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.uploads")
+EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.uploads", "cogs.highlights")
 
 
 class ImgurBot(commands.Bot):
     """The bot. Cogs reach Imgur only through ``bot.imgur`` (an ``ImgurAccess``), which
     charges every call to the ledger; the raw client is not theirs to hold."""
+
+    highlights: HighlightsEngine  # attached by ``open_bot`` (it needs the bot for Discord)
 
     def __init__(
         self,
@@ -120,6 +123,7 @@ class ImgurBot(commands.Bot):
                 log.error("cog %s failed to load; the others still run", name, exc_info=cause)
         if not self.scheduler.running:
             self.scheduler.start()
+        await self.highlights.start()
         if self._sync_on_start:
             await announce_and_publish(self)
 
@@ -149,6 +153,7 @@ class ImgurBot(commands.Bot):
         await disable_all(list(self._views))
         for view in list(self._views):
             view.stop()
+        await self.highlights.stop(self.config.discord.shutdown_grace_s)
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await super().close()
@@ -249,6 +254,14 @@ async def open_bot(
             extensions=extensions,
             sync_on_start=sync_on_start,
             **options,
+        )
+        bot.highlights = HighlightsEngine(
+            store,
+            bot.imgur,
+            config.highlights,
+            clock=clock,
+            scheduler=scheduler,
+            outlet=DiscordOutlet(bot),
         )
 
         async with bot:

@@ -184,6 +184,37 @@ class EmulatorSettings(_Section):
     public_url: str | None = None
 
 
+class HighlightsSettings(_Section):
+    """Scheduled front-page highlights (``/highlights``, ``bot.highlights``)."""
+
+    # A run missed while the bot was down is posted once at start if it is at most this
+    # old; older ones are skipped (and logged).
+    grace_s: int = Field(3600, ge=0)
+    max_feeds_per_guild: int = Field(25, ge=1, le=1000)
+    # For feeds added without a timezone (an IANA name such as "Europe/Paris").
+    default_timezone: str = "UTC"
+    # Feeds run at most this often (protects the channels and the scheduler's Imgur share).
+    min_interval_minutes: int = Field(60, ge=1)
+    # Posts to channels, across the whole bot: kept under Discord's global 50 requests/s.
+    discord_posts_per_second: float = Field(48.0, gt=0, le=50)
+    # A post that fails for a missing channel or permission is retried after this many
+    # seconds, five times longer after each failure; the third failure pauses the feed.
+    retry_after_s: int = Field(60, ge=1)
+
+    @field_validator("default_timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                "not a time zone name; use an IANA name such as 'UTC' or 'Europe/Paris'"
+            ) from None
+        return value
+
+
 class Secrets(BaseModel):
     """Secrets, each a ``SecretStr`` so a repr or log line shows ``**********``."""
 
@@ -206,6 +237,7 @@ class Config(_Section):
     logging: LoggingSettings = LoggingSettings()
     run: RunSettings = RunSettings()
     emulator: EmulatorSettings = EmulatorSettings()
+    highlights: HighlightsSettings = HighlightsSettings()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: Path | None = Field(None, exclude=True)
 
