@@ -15,6 +15,7 @@ import logging
 import signal
 import weakref
 from collections.abc import AsyncIterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack, asynccontextmanager
 
 import aiohttp
@@ -33,11 +34,12 @@ from bot.discord.replies import NO_MENTIONS
 from bot.discord.tree import ImgurTree
 from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.ledger import Ledger
+from bot.memes.service import MemeService
 from bot.store import Store
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin")
+EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.memes")
 
 
 class ImgurBot(commands.Bot):
@@ -55,6 +57,7 @@ class ImgurBot(commands.Bot):
         backend: ImgurBackend,
         scheduler: AsyncIOScheduler,
         clock: Clock,
+        memes: MemeService,
         extensions: Sequence[str] = EXTENSIONS,
         sync_on_start: bool = True,
         **options,
@@ -83,6 +86,7 @@ class ImgurBot(commands.Bot):
         self.imgur_backend = backend  # whether "Imgur" is the emulator, for the start-up log
         self.scheduler = scheduler
         self.clock = clock
+        self.memes = memes
         self.inflight = InFlight()
         self.failed_extensions: dict[str, str] = {}
         self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
@@ -167,6 +171,23 @@ async def open_bot(
             open_imgur(config, session=session, clock=clock)
         )
         backend.client.add_listener(ledger.observe)
+        # Meme rendering is Pillow work: it runs on threads of its own, never on the loop.
+        render_pool = ThreadPoolExecutor(
+            max_workers=config.memes.render_threads, thread_name_prefix="imgurbot-render"
+        )
+        stack.callback(render_pool.shutdown, wait=False, cancel_futures=True)
+        memes = await stack.enter_async_context(
+            MemeService(
+                config.memes,
+                store=store,
+                executor=render_pool,
+                session=session,
+                # The built-in emulator serves its template images on its own origin.
+                extra_origins=_emulator_origins(config, backend),
+                clock=clock,
+                user_agent=config.imgur.user_agent,
+            )
+        )
         scheduler = AsyncIOScheduler(timezone="UTC")
         bot = ImgurBot(
             config,
@@ -177,6 +198,7 @@ async def open_bot(
             backend=backend,
             scheduler=scheduler,
             clock=clock,
+            memes=memes,
             extensions=extensions,
             sync_on_start=sync_on_start,
             **options,
@@ -184,6 +206,12 @@ async def open_bot(
 
         async with bot:
             yield bot
+
+
+def _emulator_origins(config: Config, backend: ImgurBackend) -> list[str]:
+    if not backend.emulated:
+        return []
+    return [url for url in (backend.base_url, config.emulator.public_url) if url]
 
 
 async def run_bot(config: Config) -> int:

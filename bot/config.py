@@ -168,7 +168,7 @@ class MemesSettings(_Section):
     max_template_mb: float = Field(8.0, gt=0, le=50)
     max_templates_per_server: int = Field(100, ge=0, le=1000)
     template_max_side: int = Field(1200, ge=64, le=4096)
-    max_text_length: int = Field(200, ge=1, le=2000)
+    max_text_length: int = Field(200, ge=1, le=1000)
     render_threads: int = Field(2, ge=1, le=32)
     background_cache_mb: int = Field(128, ge=0)
     fetch_timeout_s: float = Field(15.0, gt=0)

@@ -19,6 +19,7 @@ from discord import app_commands
 from bot.discord.replies import relative_time, reply_privately
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
+from bot.memes import MemeError
 from bot.store import StoreUnavailable
 
 if TYPE_CHECKING:
@@ -83,6 +84,9 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, app_commands.TransformerError):
         return f"I couldn't understand {error.value!r} for that option.", False
     if isinstance(error, BadInput):
+        return str(error), False
+    if isinstance(error, MemeError):
+        # The renderer's refusals and the template fetcher's are written for the member.
         return str(error), False
     if isinstance(error, StoreUnavailable):
         log.error("the bot cannot save to its database: %s (%s)", error.reason, error.error)

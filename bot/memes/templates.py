@@ -338,7 +338,7 @@ def prepare_image(
         frame.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
     buffer = io.BytesIO()
     if frame.mode == "RGBA":
-        frame.save(buffer, "PNG", optimize=True)
+        frame.save(buffer, "PNG")
         mime = "image/png"
     else:
         frame.save(buffer, "JPEG", quality=90, optimize=True)
