@@ -20,7 +20,7 @@ import io
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, overload
+from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
@@ -44,8 +44,11 @@ else:
     Interaction = discord.Interaction
 
 TEXT_OPTION_LIMIT = 1000  # Discord refuses longer; the per-box cap is checked by the renderer
-TEXT_HELP = "text for box {n}"
-FIRST_TEXT_HELP = "text for box 1, or every box's text separated by |"
+# One option per box (discord.py needs each as a parameter); text1 may hold them all.
+TEXTS_HELP = {
+    "text1": "text for box 1, or every box's text separated by |",
+    **{f"text{n}": f"text for box {n}" for n in range(2, 7)},
+}
 PREVIEW_HELP = "only show me a quick preview first (nothing is uploaded)"
 LAYOUT_DESCRIPTIONS = {
     "classic": "classic: top and bottom",
@@ -58,6 +61,9 @@ LAYOUT_DESCRIPTIONS = {
 
 Text = app_commands.Range[str, 1, TEXT_OPTION_LIMIT]
 Publish = Callable[[Interaction], Awaitable[None]]
+# Renders the meme (small: the preview) and names it.
+Draw = Callable[[bool], Awaitable[tuple[Rendered, str]]]
+CUSTOM = "Custom meme"
 
 
 class NeedsManageServer(app_commands.CheckFailure):
@@ -106,44 +112,20 @@ class PreviewActions(discord.ui.View):
         await self._publish(interaction)
 
 
-class TemplatePages(Sequence[Page]):
-    """One page per template, built the first time it is shown; its preview is attached."""
-
-    def __init__(self, entries: Sequence[TemplateEntry], note: str | None) -> None:
-        self.entries = list(entries)
-        self._note = note
-        self._built: dict[int, Page] = {}
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    @overload
-    def __getitem__(self, index: int) -> Page: ...
-    @overload
-    def __getitem__(self, index: slice) -> list[Page]: ...
-    def __getitem__(self, index: int | slice) -> Page | list[Page]:
-        if isinstance(index, slice):
-            return [self[i] for i in range(*index.indices(len(self)))]
-        index = index + len(self) if index < 0 else index
-        page = self._built.get(index)
-        if page is None:
-            page = self._built[index] = self._build(index)
-        return page
-
-    def _build(self, index: int) -> Page:
-        entry = self.entries[index]
-        boxes = len(entry.template.boxes)
-        lines = [
-            f"From {SOURCE_LABELS[entry.source]} · {boxes} text box{'es' * (boxes != 1)}",
-            f"Use it: `/meme make template:{echo(entry.name, 60)}`",
-        ]
-        if entry.frames > 1:
-            lines.insert(1, f"Animated, {entry.frames} frames: every frame gets the text")
-        embed = discord.Embed(
-            title=clip(entry.name, 256), description="\n".join(lines), colour=EMBED_COLOUR
-        )
-        embed.set_footer(text=f"{index + 1}/{len(self)}")
-        return Page(content=self._note, embed=embed, url=entry.page_url or "https://imgur.com/")
+def template_page(entry: TemplateEntry, position: str, note: str | None) -> Page:
+    """One template's page in the browser (its preview is attached when shown)."""
+    boxes = len(entry.template.boxes)
+    lines = [
+        f"From {SOURCE_LABELS[entry.source]} · {boxes} text box{'es' * (boxes != 1)}",
+        f"Use it: `/meme make template:{echo(entry.name, 60)}`",
+    ]
+    if entry.frames > 1:
+        lines.insert(1, f"Animated, {entry.frames} frames: every frame gets the text")
+    embed = discord.Embed(
+        title=clip(entry.name, 256), description="\n".join(lines), colour=EMBED_COLOUR
+    )
+    embed.set_footer(text=position)
+    return Page(content=note, embed=embed, url=entry.page_url or "https://imgur.com/")
 
 
 class TemplateBrowser(Paginator):
@@ -152,15 +134,21 @@ class TemplateBrowser(Paginator):
 
     def __init__(
         self,
-        pages: TemplatePages,
+        entries: Sequence[TemplateEntry],
         owner_id: int,
         preview: Callable[[TemplateEntry], Awaitable[Rendered]],
         *,
+        note: str | None,
         timeout: float,
     ) -> None:
-        self._entries = pages.entries
+        self._entries = list(entries)
         self._preview = preview
         self._previews: dict[int, bytes | str] = {}  # rendered JPEG, or why there is none
+        total = len(self._entries)
+        pages = [
+            template_page(entry, f"{n}/{total}", note)
+            for n, entry in enumerate(self._entries, start=1)
+        ]
         super().__init__(pages, owner_id, timeout=timeout)
 
     def _sync_buttons(self) -> None:
@@ -229,9 +217,21 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
     def _imgur(self, interaction: Interaction, command: str):
         return self.bot.imgur.acting_for(interaction.guild_id, interaction.user.id, command)
 
-    async def _send_preview(
-        self, interaction: Interaction, rendered: Rendered, what: str, publish: Publish
-    ) -> None:
+    async def _deliver(self, interaction: Interaction, draw: Draw, *, preview: bool) -> None:
+        """Render (``draw``) and publish the meme; or, for a preview, post the small still
+        privately with a button that renders the full meme and publishes it."""
+        async with self._working(interaction, private=preview):
+            rendered, title = await draw(preview)
+        if not preview:
+            await self._publish(interaction, rendered, title)
+            return
+
+        async def publish(click: Interaction) -> None:
+            async with self._working(click):
+                full, _ = await draw(False)
+            await self._publish(click, full, title)
+
+        what = "your meme" if title == CUSTOM else f"**{echo(title)}**"
         lines = [
             f"Preview of {what} (a small still; nothing was uploaded). "
             "Press **Publish to Imgur** to upload the full meme and post it here.",
@@ -259,12 +259,7 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
     @app_commands.command(name="make", description="Make a meme from a template")
     @app_commands.describe(
         template="the template (start typing for suggestions)",
-        text1=FIRST_TEXT_HELP,
-        text2=TEXT_HELP.format(n=2),
-        text3=TEXT_HELP.format(n=3),
-        text4=TEXT_HELP.format(n=4),
-        text5=TEXT_HELP.format(n=5),
-        text6=TEXT_HELP.format(n=6),
+        **TEXTS_HELP,
         preview=PREVIEW_HELP,
     )
     @user_cooldown
@@ -282,19 +277,14 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
     ) -> None:
         texts = [text1, text2, text3, text4, text5, text6]
         guild_id = interaction.guild_id
-        async with self._working(interaction, private=preview):
-            entry = await self.service.find(self._imgur(interaction, "memegen"), guild_id, template)
-            rendered = await self.service.render(entry, texts, guild_id=guild_id, preview=preview)
-        if not preview:
-            await self._publish(interaction, rendered, entry.name)
-            return
 
-        async def publish(click: Interaction) -> None:
-            async with self._working(click):
-                full = await self.service.render(entry, texts, guild_id=guild_id)
-            await self._publish(click, full, entry.name)
+        async def draw(small: bool) -> tuple[Rendered, str]:
+            imgur = self._imgur(interaction, "memegen")
+            entry = await self.service.find(imgur, guild_id, template)
+            rendered = await self.service.render(entry, texts, guild_id=guild_id, preview=small)
+            return rendered, entry.name
 
-        await self._send_preview(interaction, rendered, f"**{echo(entry.name)}**", publish)
+        await self._deliver(interaction, draw, preview=preview)
 
     @make.autocomplete("template")
     async def template_names(
@@ -319,12 +309,7 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
     @app_commands.command(name="custom", description="Make a meme on your own image")
     @app_commands.describe(
         image="the picture to caption (PNG, JPEG, GIF, WebP)",
-        text1=FIRST_TEXT_HELP,
-        text2=TEXT_HELP.format(n=2),
-        text3=TEXT_HELP.format(n=3),
-        text4=TEXT_HELP.format(n=4),
-        text5=TEXT_HELP.format(n=5),
-        text6=TEXT_HELP.format(n=6),
+        **TEXTS_HELP,
         layout="where the text goes: classic (default), top, bottom… or a template's layout",
         preview=PREVIEW_HELP,
     )
@@ -343,22 +328,18 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
         preview: bool = False,
     ) -> None:
         texts = [text1, text2, text3, text4, text5, text6]
-        async with self._working(interaction, private=preview):
-            boxes = await self.service.layout(
-                self._imgur(interaction, "memegen"), interaction.guild_id, layout
-            )
-            data = await self.service.download_attachment(image.url, image.size)
-            rendered = await self.service.render_custom(data, texts, boxes, preview=preview)
-        if not preview:
-            await self._publish(interaction, rendered, "Custom meme")
-            return
+        data: bytes | None = None  # downloaded once, for the preview and the full meme
 
-        async def publish(click: Interaction) -> None:
-            async with self._working(click):
-                full = await self.service.render_custom(data, texts, boxes)
-            await self._publish(click, full, "Custom meme")
+        async def draw(small: bool) -> tuple[Rendered, str]:
+            nonlocal data
+            imgur = self._imgur(interaction, "memegen")
+            boxes = await self.service.layout(imgur, interaction.guild_id, layout)
+            if data is None:
+                data = await self.service.download_attachment(image.url, image.size)
+            rendered = await self.service.render_custom(data, texts, boxes, preview=small)
+            return rendered, CUSTOM
 
-        await self._send_preview(interaction, rendered, "your meme", publish)
+        await self._deliver(interaction, draw, preview=preview)
 
     @custom.autocomplete("layout")
     async def custom_layouts(
@@ -396,9 +377,10 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
             )
             return
         browser = TemplateBrowser(
-            TemplatePages(entries, catalogue.note),
+            entries,
             interaction.user.id,
             lambda entry: self.service.preview_sample(entry, guild_id),
+            note=catalogue.note,
             timeout=self.bot.config.discord.paginator_timeout_s,
         )
         self.bot.track_view(browser)
