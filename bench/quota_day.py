@@ -410,6 +410,7 @@ class Faults:
         self.rng = rng
         self.injected = 0
         self.below = 0
+        self._slow_seen = 0
 
     def before_command(self) -> None:
         if not self.share:
@@ -419,7 +420,12 @@ class Faults:
             self.emu.faults.add(kind, path_prefix="/3/", times=1, **params)
             self.injected += 1
 
-    def after_command(self) -> None:
+    async def after_command(self) -> None:
+        if self.share and self.emu.stats.faults_applied["latency"] > self._slow_seen:
+            # The fake clock moves a command's worth at once, but a call the bot gave up on
+            # still takes Imgur real time to finish: let that time pass as it would.
+            self._slow_seen = self.emu.stats.faults_applied["latency"]
+            await asyncio.sleep(0.15)
         if self.ledger.book.total < self.emu.stats.credits_charged:
             self.below += 1
 
@@ -428,7 +434,7 @@ class Faults:
         self.emu.faults.clear()
         for _ in range(10 if self.share else 0):
             await asyncio.sleep(0.05)
-            self.after_command()
+            await self.after_command()
 
 
 async def _replay(
@@ -468,7 +474,7 @@ async def _replay(
             result.errors[type(exc).__name__] += 1
             continue
         finally:
-            faults.after_command()
+            await faults.after_command()
         answered.add((cmd.query, cmd.nsfw))
         result.served += 1
         if answer.stale:

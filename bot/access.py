@@ -15,14 +15,18 @@ submissions, the random pool) is in ``bot.browse``.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
+from bot.activity import Activity, ImgurCall, Verdict
 from bot.clock import Clock, SystemClock
 from bot.discord.replies import echo
-from bot.errors import BadInput
-from bot.imgur.client import Gate, ImgurClient
+from bot.errors import BadInput, QuotaExceeded
+from bot.imgur.client import Body, Gate, ImgurClient, Meter
+from bot.imgur.errors import ImgurError
+from bot.imgur.ratelimit import RateLimits
 from bot.imgur.sansio import BadArgument, Request
 from bot.ledger import Ledger
 
@@ -54,27 +58,125 @@ def build(builder: Callable[..., Request[T]], *args: Any, **kwargs: Any) -> Requ
 class ImgurAccess:
     """Hands out charged views of the one Imgur client."""
 
-    def __init__(self, client: ImgurClient, ledger: Ledger, *, clock: Clock | None = None) -> None:
+    def __init__(
+        self,
+        client: ImgurClient,
+        ledger: Ledger,
+        *,
+        clock: Clock | None = None,
+        activity: Activity | None = None,
+    ) -> None:
         self._client = client
         self._ledger = ledger
         self._clock = clock or SystemClock()
+        self.activity = activity or Activity()
 
     def acting_for(self, guild_id: int | None, user_id: int | None, command: str) -> ChargedImgur:
         return ChargedImgur(
-            self._client, self._ledger.gate(guild_id, user_id, command), self._clock
+            self._client,
+            self._ledger.gate(guild_id, user_id, command),
+            self._clock,
+            self.activity,
+            (guild_id, user_id, command),
         )
 
 
-class ChargedImgur:
-    """Imgur on behalf of one member in one guild, for one command: every call charged."""
+class _Tally:
+    """What the ledger was told about each attempt of one call."""
 
-    def __init__(self, client: ImgurClient, gate: Gate, clock: Clock) -> None:
+    def __init__(self) -> None:
+        self.attempts = 0
+        self.credits = 0
+
+    def gate(self, inner: Gate) -> Gate:
+        @asynccontextmanager
+        async def counted(request: Request[Any]) -> AsyncIterator[Meter]:
+            async with inner(request) as meter:
+                self.attempts += 1
+                yield _CountingMeter(meter, self)
+
+        return counted
+
+
+class _CountingMeter:
+    def __init__(self, meter: Meter, tally: _Tally) -> None:
+        self._meter = meter
+        self._tally = tally
+
+    def settle(
+        self, actual_cost: int, *, certain: bool = True, limits: RateLimits | None = None
+    ) -> Any:
+        self._tally.credits += actual_cost
+        return self._meter.settle(actual_cost, certain=certain, limits=limits)
+
+
+class ChargedImgur:
+    """Imgur on behalf of one member in one guild, for one command: every call charged, and
+    reported to ``activity`` with its verdict."""
+
+    def __init__(
+        self,
+        client: ImgurClient,
+        gate: Gate,
+        clock: Clock,
+        activity: Activity,
+        who: tuple[int | None, int | None, str],
+    ) -> None:
         self._client = client
         self._gate = gate
         self._clock = clock
+        self._activity = activity
+        self._who = who
 
-    async def get(self, request: Request[T]) -> Answer[T]:
-        """The request's model, from the cache or from Imgur (charged)."""
-        fetched = await self._client.fetch(request, gate=self._gate)
+    async def get(self, request: Request[T], *, body: Body | None = None) -> Answer[T]:
+        """The request's model, from the cache or from Imgur (charged). ``body``: an
+        upload's bytes (whole, or an async iterator of chunks)."""
+        tally = _Tally()
+        started = self._clock.monotonic()
+        try:
+            fetched = await self._client.fetch(request, gate=tally.gate(self._gate), body=body)
+        except QuotaExceeded as exc:
+            self._report(request, "refused", tally, started, detail=exc.scope)
+            raise
+        except ImgurError as exc:
+            self._report(request, "failed", tally, started, detail=type(exc).__name__)
+            raise
         age = fetched.age_s(self._clock.now())
+        verdict: Verdict
+        if fetched.stale:
+            verdict = "stale"
+        elif fetched.from_cache:
+            verdict = "cache"
+        else:
+            verdict = "imgur" if tally.attempts else "coalesced"
+        self._report(request, verdict, tally, started, stale_age_s=age if fetched.stale else None)
         return Answer(fetched.parse(request.parse), stale=fetched.stale, age_s=age)
+
+    def _report(
+        self,
+        request: Request[Any],
+        verdict: Verdict,
+        tally: _Tally,
+        started: float,
+        *,
+        detail: str = "",
+        stale_age_s: float | None = None,
+    ) -> None:
+        guild_id, user_id, command = self._who
+        self._activity.emit(
+            ImgurCall(
+                at=self._clock.now(),
+                guild_id=guild_id,
+                user_id=user_id,
+                command=command,
+                method=request.method,
+                path=request.path,
+                kind=request.kind,
+                verdict=verdict,
+                credits=tally.credits,
+                attempts=tally.attempts,
+                duration_ms=(self._clock.monotonic() - started) * 1000,
+                detail=detail,
+                stale_age_s=stale_age_s,
+            )
+        )

@@ -286,8 +286,8 @@ class ImgurClient:
             return await self._exchange(req, gate, None, body)
         if use_cache:
             entry = self._cache.fresh(key)
-            if entry is not None:
-                return self._from_entry(entry)
+            if entry is not None:  # the hot path: fresh by definition, checked once
+                return Fetched(entry.data, entry.fetched_at, True, False, entry.memo)
         task = self._inflight.get(key)
         if task is None:
             task = asyncio.create_task(self._exchange(req, gate, key, None))
