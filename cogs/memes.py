@@ -411,7 +411,7 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
                 source = f"attachment:{image.filename}"
             else:
                 assert url is not None
-                data = (await self.service.fetcher.fetch(url)).data
+                data = await self.service.download_link(url)
                 source = url
             entry = await self.service.add_template(
                 self._imgur(interaction, "memegen"),

@@ -30,7 +30,7 @@ import functools
 import logging
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 import aiohttp
@@ -48,7 +48,7 @@ from .errors import MemeError, TemplateInvalid
 from .fetch import FetchFailed, FetchPolicy, Lookup, TemplateFetcher, read_capped, system_lookup
 from .fonts import DEFAULT_SEARCH_PATHS, FontBook, default_font_book
 from .images import Background, ImageLimits, load_background
-from .model import Template, TextBox, slugify
+from .model import Template, TextBox
 from .render import PREVIEW_OPTIONS, Rendered, RenderOptions, render, render_preview
 from .templates import (
     LAYOUT_HELP,
@@ -61,6 +61,7 @@ from .templates import (
     layout_template,
     parse_layout,
     prepare_image,
+    template_slug,
 )
 from .text import clean_text, split_texts
 
@@ -105,11 +106,6 @@ def _decoded_size(background: Background) -> int:
     return (
         sum(frame.width * frame.height * len(frame.getbands()) for frame in background.frames) or 1
     )
-
-
-@dataclass
-class _Inflight:
-    tasks: dict[tuple[Any, ...], asyncio.Future[Background]] = field(default_factory=dict)
 
 
 class MemeService:
@@ -159,7 +155,7 @@ class MemeService:
         self._backgrounds: LRUCache[tuple[Any, ...], Background] = LRUCache(
             maxsize=max(1, settings.background_cache_mb * 1024 * 1024), getsizeof=_decoded_size
         )
-        self._inflight = _Inflight()
+        self._loading: dict[tuple[Any, ...], asyncio.Future[Background]] = {}
         self._warming: asyncio.Future[Any] | None = None
 
     # -- lifetime ------------------------------------------------------------------------
@@ -246,9 +242,9 @@ class MemeService:
                 if entry.imgur_id == rest:
                     return entry
         catalogue = await self.catalogue(imgur, guild_id)
-        slug = slugify(wanted)
+        slug, name = template_slug(wanted), wanted.casefold()
         for entry in catalogue.entries:
-            if entry.key == wanted or slugify(entry.name) == slug or entry.template.id == slug:
+            if entry.key == wanted or entry.name.casefold() == name or entry.template.id == slug:
                 return entry
         extra = f" {catalogue.note}" if catalogue.note else ""
         raise TemplateNotFound(
@@ -286,13 +282,15 @@ class MemeService:
         cached = self._backgrounds.get(key)
         if cached is not None:
             return cached
-        pending = self._inflight.tasks.get(key)
+        pending = self._loading.get(key)
         if pending is None:
+            # The first caller loads it; callers arriving meanwhile share that load.
             pending = asyncio.ensure_future(self._load_background(entry, guild_id))
-            self._inflight.tasks[key] = pending
-            pending.add_done_callback(lambda _: self._inflight.tasks.pop(key, None))
+            self._loading[key] = pending
+            pending.add_done_callback(lambda _: self._loading.pop(key, None))
         background = await asyncio.shield(pending)
-        self._backgrounds[key] = background
+        if _decoded_size(background) <= self._backgrounds.maxsize:
+            self._backgrounds[key] = background
         return background
 
     async def _load_background(self, entry: TemplateEntry, guild_id: int | None) -> Background:
@@ -307,6 +305,10 @@ class MemeService:
             assert entry.image_url is not None
             data = (await self.fetcher.fetch(entry.image_url)).data
         return await self.run(load_background, data, limits=self.limits, max_side=max_side)
+
+    async def download_link(self, link: str) -> bytes:
+        """The image behind a link a member gave, under the link policy (see ``fetch``)."""
+        return (await self.fetcher.fetch(link)).data
 
     async def download_attachment(self, url: str, declared_size: int | None) -> bytes:
         """A Discord attachment's bytes, capped while streaming. The link is Discord's own
@@ -425,7 +427,7 @@ class MemeService:
     async def remove_template(self, guild_id: int, wanted: str) -> TemplateEntry:
         """Remove one of this server's templates (by key or name); the removed entry."""
         wanted = wanted.strip()
-        slug = wanted.removeprefix("server:") if wanted.startswith("server:") else slugify(wanted)
+        slug = wanted[len("server:") :] if wanted.startswith("server:") else template_slug(wanted)
         entry = await self.templates.get(guild_id, slug)
         if entry is None or not await self.templates.remove(guild_id, slug):
             raise TemplateNotFound(

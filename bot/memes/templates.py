@@ -22,6 +22,8 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
+import unicodedata
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -89,7 +91,17 @@ class TemplateEntry:
         if not needle:
             return True
         haystack = " ".join((self.name, self.key, *self.template.keywords)).lower()
-        return needle in haystack or slugify(needle) in slugify(haystack)
+        return needle in haystack or template_slug(needle) in slugify(haystack)
+
+
+def template_slug(name: str) -> str:
+    """A template's id from its name: ``"Our Cat!"`` → ``"our-cat"``. A name with no Latin
+    letter or digit to slug (``"猫"``) gets a short hash of itself instead, so names in any
+    script have ids of their own."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
+    if re.search(r"[A-Za-z0-9]", plain):
+        return slugify(name)
+    return "t-" + hashlib.sha256(name.strip().casefold().encode()).hexdigest()[:12]
 
 
 # -- Imgur's default templates ------------------------------------------------------------
@@ -100,7 +112,7 @@ def imgur_entry(meme: MemeTemplate) -> TemplateEntry:
     return TemplateEntry(
         key=f"imgur:{meme.id}",
         source="imgur",
-        template=classic_template(meme.name, meme.image_url, id=slugify(meme.name)),
+        template=classic_template(meme.name, meme.image_url, id=template_slug(meme.name)),
         version=meme.image_url,
         image_url=meme.image_url,
         imgur_id=meme.id,
@@ -455,4 +467,4 @@ class ServerTemplates:
 
 def layout_template(name: str, boxes: Sequence[TextBox]) -> Template:
     """A template named ``name`` with these boxes (its id is the name's slug)."""
-    return Template.build(id=slugify(name), name=name.strip()[:100], boxes=tuple(boxes))
+    return Template.build(id=template_slug(name), name=name.strip()[:100], boxes=tuple(boxes))

@@ -72,6 +72,12 @@ class Harness:
     access: ImgurAccess
     ledger: Ledger
     pool: RecordingPool
+    store: Store
+    session: aiohttp.ClientSession
+
+    def another_service(self, settings: MemesSettings) -> MemeService:
+        """A second service on the same store, executor and session."""
+        return MemeService(settings, store=self.store, executor=self.pool, session=self.session)
 
     def imgur(self, guild: int | None = GUILD):
         return self.access.acting_for(guild, ADMIN, "memegen")
@@ -91,7 +97,8 @@ async def harness(tmp_path):
         service = MemeService(settings, store=store, executor=pool, session=session)
         try:
             async with service:
-                yield Harness(emu, service, ImgurAccess(client, ledger), ledger, pool)
+                access = ImgurAccess(client, ledger)
+                yield Harness(emu, service, access, ledger, pool, store, session)
         finally:
             pool.shutdown()
             await client.close()
@@ -282,15 +289,29 @@ async def test_renders_and_previews_cost_no_imgur_credits(harness):
     assert harness.emu.stats.uploads == 0
 
 
-async def test_without_the_extra_origin_the_emulators_images_are_refused(harness, tmp_path):
+async def test_without_the_extra_origin_the_emulators_images_are_refused(harness):
     meme = harness.emu.data.meme_templates[0]
     entry = await harness.service.find(harness.imgur(), GUILD, f"imgur:{meme.id}")
-    strict = MemeService(
-        MemesSettings(),
-        store=harness.service.templates._store,
-        executor=harness.pool,
-        session=harness.service._session,
-    )
+    strict = harness.another_service(MemesSettings())
     async with strict:
         with pytest.raises(FetchRefused, match="https"):
             await strict.render(entry, ["refused"], guild_id=GUILD)
+
+
+async def test_names_in_any_script_get_templates_of_their_own(harness):
+    service, imgur = harness.service, harness.imgur()
+    cat = await service.add_template(imgur, GUILD, ADMIN, "猫", picture(), source="a")
+    dog = await service.add_template(imgur, GUILD, ADMIN, "犬", picture(), source="a")
+    assert cat.key != dog.key and cat.key.startswith("server:t-")
+    assert await service.find(imgur, GUILD, "猫") == cat
+    assert await service.find(imgur, GUILD, "犬") == dog
+    assert (await service.remove_template(GUILD, "猫")).name == "猫"
+    assert await service.find(imgur, GUILD, "犬") == dog
+
+
+async def test_without_a_background_cache_renders_still_work(harness):
+    service = harness.another_service(MemesSettings(background_cache_mb=0))
+    async with service:
+        entry = await service.find(harness.imgur(), GUILD, "bot:black")
+        for _ in range(2):
+            assert (await service.render(entry, ["no", "cache"], guild_id=GUILD)).data
