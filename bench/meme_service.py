@@ -10,8 +10,9 @@ template, the classic two captions, full renders (JPEG q90 out) and previews.
   (``render_custom``), so every render decodes it again: what the cache saves;
 - ``preview``: the 640 px still posted to Discord;
 - throughput: 48 renders started at once, with 1, 2 and 4 render threads, memes a
-  second, and the event loop's lag meanwhile (a 5 ms ticker's worst lateness, p99): the
-  loop only awaits futures, so its lag stays near zero whatever the threads do.
+  second, and the event loop's lag meanwhile (how late a 5 ms ticker wakes, p99). The loop
+  only awaits futures; the lag left is the GIL that render threads hold while Python code
+  of the renderer runs, which grows with the number of threads.
 
 Latencies are medians of interleaved rounds (shared, noisy machines); the last line is one
 JSON object with every figure.
