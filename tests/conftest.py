@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import logging
+import os
+import secrets as _secrets
 from pathlib import Path
 
 import pytest
@@ -21,3 +23,90 @@ def _restore_logging():
             root.removeHandler(handler)
             handler.close()
     root.setLevel(level)
+
+
+# -- the shared store's engines ---------------------------------------------------------------
+# Suites that must hold on SQLite and on PostgreSQL take the ``engine`` fixture (or
+# ``open_store``), which runs them once per engine. PostgreSQL is at TEST_POSTGRES_URL
+# (default: the local server CI starts); each test gets a schema of its own, dropped after.
+# Under CI=true a missing server fails the run; elsewhere those runs are skipped with a
+# reason that says how to run them.
+
+TEST_POSTGRES_URL = os.environ.get(
+    "IMGURBOT_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test"
+)
+_postgres_reachable: bool | None = None
+
+
+async def _postgres_is_reachable() -> bool:
+    global _postgres_reachable
+    if _postgres_reachable is None:
+        import asyncpg
+
+        try:
+            conn = await asyncpg.connect(TEST_POSTGRES_URL, timeout=3)
+        except (OSError, asyncpg.PostgresError, TimeoutError):
+            _postgres_reachable = False
+        else:
+            await conn.close()
+            _postgres_reachable = True
+    return _postgres_reachable
+
+
+async def require_postgres() -> None:
+    if await _postgres_is_reachable():
+        return
+    message = (
+        f"PostgreSQL is not reachable at {TEST_POSTGRES_URL}: start it (CI starts one on "
+        "127.0.0.1:5432, trust auth, database test) or point IMGURBOT_TEST_POSTGRES_URL at one"
+    )
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def engine(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def open_store(engine, tmp_path):
+    """``await open_store(migrations=[...])`` on the test's engine; closed (and, on
+    PostgreSQL, its schema dropped) after the test. Calling it again opens the same data
+    again, as a restart or a second process would."""
+    from bot.config import StoreSettings
+    from bot.store import Store
+    from bot.store.postgres import PostgresStore
+
+    opened = []
+    schema = f"test_{_secrets.token_hex(6)}"
+    if engine == "postgresql":
+        import asyncpg
+
+        await require_postgres()
+        conn = await asyncpg.connect(TEST_POSTGRES_URL)
+        await conn.execute(f"CREATE SCHEMA {schema}")
+        await conn.close()
+
+    async def open_(migrations=()):
+        if engine == "sqlite":
+            store = await Store.open(
+                StoreSettings(path=tmp_path / "store.db"), migrations=migrations
+            )
+        else:
+            store = await PostgresStore.open(
+                TEST_POSTGRES_URL, migrations=migrations, schema=schema, max_size=4
+            )
+        opened.append(store)
+        return store
+
+    try:
+        yield open_
+    finally:
+        for store in opened:
+            await store.close()
+        if engine == "postgresql":
+            conn = await asyncpg.connect(TEST_POSTGRES_URL)
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+            await conn.close()

@@ -5,7 +5,17 @@ migrations); nothing needs a server. Features describe their tables once (``sche
 use the store's portable async verbs, so they do not change when the store does.
 """
 
-from bot.store.schema import Schema
-from bot.store.sqlite import MAX_BATCH, Store, StoreClosed, StoreUnavailable, open_database
+from bot.store.errors import Conflict, StoreClosed, StoreUnavailable
+from bot.store.schema import Schema, Statement
+from bot.store.sqlite import MAX_BATCH, Store, open_database
 
-__all__ = ["MAX_BATCH", "Schema", "Store", "StoreClosed", "StoreUnavailable", "open_database"]
+__all__ = [
+    "MAX_BATCH",
+    "Conflict",
+    "Schema",
+    "Statement",
+    "Store",
+    "StoreClosed",
+    "StoreUnavailable",
+    "open_database",
+]

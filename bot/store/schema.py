@@ -22,9 +22,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 Dialect = Literal["sqlite", "postgresql"]
+# One portable statement and its parameters (``?`` placeholders).
+Statement = tuple[str, Sequence[Any]]
 
 _SPELLING: dict[Dialect, dict[str, str]] = {
     "sqlite": {"serial": "INTEGER PRIMARY KEY AUTOINCREMENT", "blob": "BLOB"},

@@ -33,7 +33,8 @@ from typing import Any, TypeVar
 from sqlite_utils import Database, Migrations
 
 from bot.config import StoreSettings
-from bot.store.schema import Schema
+from bot.store.errors import Conflict, StoreClosed, StoreUnavailable
+from bot.store.schema import Schema, Statement
 
 log = logging.getLogger(__name__)
 
@@ -42,21 +43,6 @@ T = TypeVar("T")
 # A write batch larger than this is split: a bound on how long one transaction holds the
 # write lock and on how long the first waiter of a huge batch waits.
 MAX_BATCH = 1024
-
-
-class StoreClosed(RuntimeError):
-    """Work was sent to a store that is closed (or closing)."""
-
-
-class StoreUnavailable(RuntimeError):
-    """The database cannot take writes right now: the disk is full, the file or its mount is
-    read-only, or the file is damaged. Nothing already committed is lost; the operator has
-    to fix the disk. ``reason`` says which, in words."""
-
-    def __init__(self, reason: str, error: BaseException) -> None:
-        super().__init__(f"the database cannot be written: {reason}")
-        self.reason = reason
-        self.error = error
 
 
 # SQLite's error names (sqlite3.Error.sqlite_errorname) for a database the bot cannot use
@@ -92,6 +78,18 @@ class _Job:
 
 
 _STOP = object()
+
+
+def _portable(fn: Callable[[Database], T]) -> Callable[[Database], T]:
+    """The portable verbs raise the same ``Conflict`` on both engines."""
+
+    def run(db: Database) -> T:
+        try:
+            return fn(db)
+        except sqlite3.IntegrityError as exc:
+            raise Conflict(str(exc)) from exc
+
+    return run
 
 
 def _as_sqlite_migrations(schema: Schema) -> Migrations:
@@ -181,7 +179,7 @@ class Store:
 
     async def execute(self, sql: str, *params: Any) -> int:
         """Run one statement (committed at once); the number of rows it changed."""
-        return await self.run(lambda db: db.execute(sql, params).rowcount)
+        return await self.run(_portable(lambda db: db.execute(sql, params).rowcount))
 
     async def fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         """The rows a query (or a statement with ``RETURNING``) gives, as dicts."""
@@ -199,11 +197,24 @@ class Store:
                 db.conn.execute("COMMIT")
             return found
 
-        return await self.run(rows)
+        return await self.run(_portable(rows))
 
     async def fetchone(self, sql: str, *params: Any) -> dict[str, Any] | None:
         found = await self.fetch(sql, *params)
         return found[0] if found else None
+
+    def queue_write(self, statements: Sequence[Statement]) -> asyncio.Future[None]:
+        """Queue statements for the next group-commit transaction (all or none of them);
+        await the future to know they are on disk. For hot, small writes (ledger rows)."""
+        work = [(sql, tuple(params)) for sql, params in statements]
+
+        def run_all(db: Database) -> None:
+            for sql, params in work:
+                db.execute(sql, params)
+
+        return self.write_soon(_portable(run_all))
+
+    dialect = "sqlite"
 
     async def batch(self, statements: Iterable[tuple[str, Sequence[Any]]]) -> list[int]:
         """Several statements in one transaction: all of them, or none. Their row counts."""
@@ -213,7 +224,7 @@ class Store:
             with db.atomic():
                 return [db.execute(sql, tuple(params)).rowcount for sql, params in work]
 
-        return await self.run(run_all)
+        return await self.run(_portable(run_all))
 
     async def close(self) -> None:
         """Finish the work already queued, close the connection and stop the thread."""

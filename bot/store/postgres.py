@@ -1,0 +1,240 @@
+"""The store on PostgreSQL, shared by every process of a cluster (``[store] url``).
+
+The same portable verbs as the SQLite store (``bot.store.schema``): ``execute``, ``fetch``,
+``fetchone``, ``batch``, ``queue_write`` and ``apply(Schema)``, over an asyncpg pool. SQL is
+written once with ``?`` placeholders; they become PostgreSQL's ``$1…$n`` here (translated
+once per statement and remembered). Migrations are recorded in ``_imgurbot_migrations``
+and applied under an advisory lock, so processes starting together apply each step once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import asyncpg
+
+from bot.store.errors import Conflict, StoreClosed, StoreUnavailable
+from bot.store.schema import Schema, Statement
+
+log = logging.getLogger(__name__)
+
+_MIGRATIONS_TABLE = """
+CREATE TABLE IF NOT EXISTS _imgurbot_migrations (
+    migration_set TEXT NOT NULL,
+    name TEXT NOT NULL,
+    applied_at DOUBLE PRECISION NOT NULL,
+    PRIMARY KEY (migration_set, name)
+)
+"""
+# pg_advisory_xact_lock key for applying migrations: "imgurbot" in ASCII, as an integer.
+_MIGRATION_LOCK = 0x696D677572626F74
+
+
+@functools.lru_cache(maxsize=1024)
+def to_postgres(sql: str) -> str:
+    """``?`` placeholders as ``$1, $2, …``, leaving quoted text alone."""
+    out: list[str] = []
+    n = 0
+    quote: str | None = None
+    for ch in sql:
+        if quote:
+            if ch == quote:
+                quote = None
+        elif ch in ("'", '"'):
+            quote = ch
+        elif ch == "?":
+            n += 1
+            out.append(f"${n}")
+            continue
+        out.append(ch)
+    return "".join(out)
+
+
+def _rowcount(status: str) -> int:
+    """asyncpg answers a write with a status such as ``UPDATE 3`` or ``INSERT 0 1``."""
+    last = status.rsplit(" ", 1)[-1]
+    return int(last) if last.isdigit() else 0
+
+
+def _translate(exc: BaseException) -> BaseException:
+    if isinstance(exc, asyncpg.IntegrityConstraintViolationError):
+        return Conflict(str(exc))
+    if isinstance(exc, asyncpg.DiskFullError):
+        return StoreUnavailable("the database server's disk is full", exc)
+    if isinstance(exc, asyncpg.ReadOnlySQLTransactionError):
+        return StoreUnavailable("the database server is read-only", exc)
+    if isinstance(
+        exc,
+        OSError
+        | asyncpg.PostgresConnectionError
+        | asyncpg.CannotConnectNowError
+        | asyncpg.InterfaceError,
+    ):
+        return StoreUnavailable("the database server cannot be reached", exc)
+    return exc
+
+
+class PostgresStore:
+    """The store on a PostgreSQL server. Create it with ``PostgresStore.open(url)``."""
+
+    dialect = "postgresql"
+
+    def __init__(self, pool: asyncpg.Pool) -> None:
+        self._pool = pool
+        self._closed = False
+        self._pending: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    async def open(
+        cls,
+        url: str,
+        *,
+        migrations: Iterable[Schema] = (),
+        min_size: int = 1,
+        max_size: int = 10,
+        schema: str | None = None,
+    ) -> PostgresStore:
+        """Connect a pool to ``url`` and apply ``migrations``. ``schema`` puts every table
+        in that PostgreSQL schema (tests use one each)."""
+        settings = {"search_path": schema} if schema else None
+        try:
+            pool = await asyncpg.create_pool(
+                dsn=url, min_size=min_size, max_size=max_size, server_settings=settings
+            )
+        except Exception as exc:
+            raise _translate(exc) from exc
+        store = cls(pool)
+        try:
+            for schema_ in migrations:
+                await store.apply(schema_)
+        except BaseException:
+            await store.close()
+            raise
+        return store
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    async def close(self) -> None:
+        """Let the queued writes finish, then close the pool."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._pending:
+            await asyncio.gather(*self._pending, return_exceptions=True)
+        await self._pool.close()
+
+    async def __aenter__(self) -> PostgresStore:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise StoreClosed("the store is closed")
+
+    # -- migrations ---------------------------------------------------------------------------
+
+    async def apply(self, schema: Schema) -> None:
+        """Apply the steps of ``schema`` not yet applied, each in its own transaction."""
+        if not isinstance(schema, Schema):
+            raise TypeError(
+                f"{schema!r} is a SQLite-only migration set: describe its tables with "
+                "bot.store.Schema so they can live on PostgreSQL too"
+            )
+        self._check_open()
+        async with self._pool.acquire() as conn:
+            await conn.execute(_MIGRATIONS_TABLE)
+            for step in range(1, len(schema.migrations) + 1):
+                name = schema.step_name(step)
+                async with conn.transaction():
+                    await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                    done = await conn.fetchval(
+                        "SELECT 1 FROM _imgurbot_migrations WHERE migration_set = $1 AND name = $2",
+                        schema.name,
+                        name,
+                    )
+                    if done:
+                        continue
+                    for statement in schema.statements(step, "postgresql"):
+                        await conn.execute(statement)
+                    await conn.execute(
+                        "INSERT INTO _imgurbot_migrations VALUES ($1, $2, $3)",
+                        schema.name,
+                        name,
+                        time.time(),
+                    )
+                    log.info("applied %s %s on PostgreSQL", schema.name, name)
+
+    # -- the portable verbs -------------------------------------------------------------------
+
+    async def execute(self, sql: str, *params: Any) -> int:
+        self._check_open()
+        try:
+            return _rowcount(await self._pool.execute(to_postgres(sql), *params))
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    async def fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
+        self._check_open()
+        try:
+            rows = await self._pool.fetch(to_postgres(sql), *params)
+        except Exception as exc:
+            raise _translate(exc) from exc
+        return [dict(row) for row in rows]
+
+    async def fetchone(self, sql: str, *params: Any) -> dict[str, Any] | None:
+        found = await self.fetch(sql, *params)
+        return found[0] if found else None
+
+    async def batch(self, statements: Iterable[Statement]) -> list[int]:
+        """Several statements in one transaction: all of them, or none."""
+        self._check_open()
+        work = list(statements)
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                return [
+                    _rowcount(await conn.execute(to_postgres(sql), *params)) for sql, params in work
+                ]
+        except Exception as exc:
+            raise _translate(exc) from exc
+
+    def queue_write(self, statements: Sequence[Statement]) -> asyncio.Future[None]:
+        """Run ``statements`` in one transaction soon; await the future for the commit."""
+        self._check_open()
+
+        async def write() -> None:
+            await self.batch(statements)
+
+        task = asyncio.get_running_loop().create_task(write())
+        self._pending.add(task)
+        task.add_done_callback(self._pending.discard)
+        return task
+
+    async def listen(self, channel: str, callback: Any) -> Any:
+        """Call ``callback(payload)`` for every NOTIFY on ``channel``; returns how to stop
+        (a connection is held for as long as the listener lives)."""
+        conn = await self._pool.acquire()
+
+        def relay(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+            callback(payload)
+
+        await conn.add_listener(channel, relay)
+
+        async def stop() -> None:
+            try:
+                await conn.remove_listener(channel, relay)
+            finally:
+                await self._pool.release(conn)
+
+        return stop
+
+    async def notify(self, channel: str, payload: str) -> None:
+        await self.execute("SELECT pg_notify(?, ?)", channel, payload)
