@@ -299,6 +299,12 @@ SCHEMA = Schema(
                 added_at DOUBLE PRECISION NOT NULL,
                 PRIMARY KEY (guild_id, slug)
             )""",
+            # One row per server, written first by every add: a lock both engines honour,
+            # so the count check and the insert after it see every earlier add.
+            """CREATE TABLE meme_template_locks (
+                guild_id BIGINT PRIMARY KEY,
+                adds BIGINT NOT NULL
+            )""",
         ]
     ],
 )
@@ -419,30 +425,48 @@ class ServerTemplates:
         added_at: float,
         limit: int,
     ) -> TemplateEntry:
-        """Store a new template; ``TemplateExists`` or ``TemplatesFull`` otherwise. The
-        count and the insert are one statement, so two admins adding at once cannot pass
-        the limit."""
-        added = await self._store.execute(
-            """INSERT INTO meme_templates (guild_id, slug, name, template, source, mime, width,
-                   height, frames, sha256, image, added_by, added_at)
-               SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
-               WHERE (SELECT COUNT(*) FROM meme_templates WHERE guild_id = ?) < ?
-               ON CONFLICT (guild_id, slug) DO NOTHING""",
-            guild_id,
-            template.id,
-            template.name,
-            template.to_json(),
-            source,
-            image.mime,
-            image.width,
-            image.height,
-            image.frames,
-            image.sha256,
-            image.data,
-            added_by,
-            added_at,
-            guild_id,
-            limit,
+        """Store a new template; ``TemplateExists`` or ``TemplatesFull`` otherwise.
+
+        One transaction: it first writes the server's lock row (a second add for the same
+        server waits there until the first commits, on SQLite and PostgreSQL alike), then
+        inserts only while the server has fewer than ``limit`` templates. So admins adding
+        at once never pass the limit, whichever engine and however many processes."""
+        *_, added = await self._store.batch(
+            [
+                (
+                    "INSERT INTO meme_template_locks (guild_id, adds) VALUES (?, 0) "
+                    "ON CONFLICT (guild_id) DO NOTHING",
+                    (guild_id,),
+                ),
+                (
+                    "UPDATE meme_template_locks SET adds = adds + 1 WHERE guild_id = ?",
+                    (guild_id,),
+                ),
+                (
+                    """INSERT INTO meme_templates (guild_id, slug, name, template, source, mime,
+                           width, height, frames, sha256, image, added_by, added_at)
+                       SELECT ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                       WHERE (SELECT COUNT(*) FROM meme_templates WHERE guild_id = ?) < ?
+                       ON CONFLICT (guild_id, slug) DO NOTHING""",
+                    (
+                        guild_id,
+                        template.id,
+                        template.name,
+                        template.to_json(),
+                        source,
+                        image.mime,
+                        image.width,
+                        image.height,
+                        image.frames,
+                        image.sha256,
+                        image.data,
+                        added_by,
+                        added_at,
+                        guild_id,
+                        limit,
+                    ),
+                ),
+            ]
         )
         if not added:
             existing = await self.get(guild_id, template.id)
