@@ -200,3 +200,10 @@ async def test_a_caption_cannot_mention_anyone(world):
                          preview=True)  # fmt: skip
     assert record.original.allowed_mentions == {"parse": []}
     assert "@everyone" not in (record.original.content or "")
+
+
+async def test_an_attachment_over_the_template_cap_is_refused_before_downloading(world):
+    image = world.fd.add_attachment("huge.png", bytes(9 * 1024 * 1024), "image/png")
+    record = await slash(world, "custom", image=image, text1="too big", preview=True)
+    assert "the limit for templates is 8 MB" in await private_text(record)
+    assert image.id not in world.fd.cdn.downloads
