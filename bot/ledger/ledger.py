@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -37,13 +36,12 @@ from functools import partial
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from sqlite_utils import Database, Migrations
-
 from bot.clock import Clock, SystemClock
 from bot.config import LedgerSettings
 from bot.imgur.errors import ImgurError, NoAnswer, RateLimited
 from bot.imgur.ratelimit import RateLimits
-from bot.ledger.book import ADJUST, DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
+from bot.ledger import records
+from bot.ledger.book import DAY, HOUR, Grant, QuotaBook, is_upload, to_datetime
 from bot.store import Store
 
 if TYPE_CHECKING:
@@ -54,187 +52,7 @@ log = logging.getLogger(__name__)
 
 # Breaker scopes saved under older names, read under today's (Imgur's own scope names).
 _RENAMED_SCOPES = {"imgur_user": "ip"}
-_HIT_RETENTION_DAYS = 400  # limit hits are few and a year of them tells a story
-
-MIGRATIONS = Migrations("ledger")
-
-
-@MIGRATIONS()
-def m001_ledger_tables(db: Database) -> None:
-    """Charges (the audit and the source of truth), state, owner overrides, limit hits."""
-    db["ledger_charges"].create(
-        {
-            "id": int,
-            "at": float,  # unix seconds when reserved; decides the ledger day it counts in
-            "guild_id": int,  # NULL: the bot itself (scheduler)
-            "user_id": int,
-            "command": str,
-            "kind": str,
-            "reserved": int,
-            "cost": int,  # what counts: the reserved cost until settled
-            "state": str,  # see bot.ledger.book.Grant.state
-            "settled_at": float,
-        },
-        pk="id",
-        not_null={"at", "kind", "reserved", "cost", "state"},
-    )
-    db["ledger_charges"].create_index(["at"])
-    # Finding rows left in flight by a crash must not scan the whole audit.
-    db.execute(
-        "CREATE INDEX ledger_charges_in_flight ON ledger_charges(id) WHERE state = 'reserved'"
-    )
-    db["ledger_state"].create({"key": str, "value": str}, pk="key", not_null={"value"})
-    db["ledger_allowances"].create(
-        {"guild_id": int, "credits": int, "set_at": float},
-        pk="guild_id",
-        not_null={"credits", "set_at"},
-    )
-    db["ledger_limit_hits"].create(
-        {
-            "id": int,
-            "at": float,
-            "day_start": float,
-            "scope": str,
-            "resets_at": float,
-            "detail": str,
-        },
-        pk="id",
-        not_null={"at", "day_start", "scope"},
-    )
-    db["ledger_limit_hits"].create_index(["at"])
-
-
-@MIGRATIONS()
-def m002_reconciliation(db: Database) -> None:
-    """States ``uncertain``, ``adjustment`` and ``reconciled``, and a note saying why."""
-    db["ledger_charges"].add_column("note", str)
-    db.execute(
-        "CREATE INDEX ledger_charges_doubtful ON ledger_charges(at)"
-        " WHERE state IN ('uncertain', 'orphaned', 'adjustment')"
-    )
-
-
-# -- the rows, written on the store's thread ------------------------------------------------
-
-
-def _insert_charge(db: Database, grant: Grant, note: str | None = None) -> None:
-    db.execute(
-        "INSERT INTO ledger_charges (id, at, guild_id, user_id, command, kind, reserved, cost,"
-        " state, settled_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        (
-            grant.id,
-            grant.at,
-            grant.guild_id,
-            grant.user_id,
-            grant.command,
-            grant.kind,
-            grant.reserved,
-            grant.cost,
-            grant.state,
-            grant.decided_at if grant.settled else None,
-            note,
-        ),
-    )
-
-
-def _settle_charge(db: Database, charge_id: int, cost: int, state: str, at: float) -> None:
-    db.execute(
-        "UPDATE ledger_charges SET cost = ?, state = ?, settled_at = ? WHERE id = ?",
-        (cost, state, at, charge_id),
-    )
-
-
-def _release_charges(db: Database, ids: list[int], note: str) -> None:
-    db.conn.executemany(
-        "UPDATE ledger_charges SET cost = 0, state = 'reconciled', note = ? WHERE id = ?",
-        [(note, i) for i in ids],
-    )
-
-
-def _save_state(db: Database, values: dict[str, Any]) -> None:
-    db["ledger_state"].upsert_all(
-        [{"key": k, "value": json.dumps(v)} for k, v in values.items()], pk="key"
-    )
-
-
-def _record_hit(db: Database, row: dict[str, Any]) -> None:
-    db["ledger_limit_hits"].insert(row)
-
-
-def _prune(db: Database, before: float) -> None:
-    db.execute("DELETE FROM ledger_charges WHERE at < ? AND state != 'reserved'", (before,))
-    db.execute("DELETE FROM ledger_limit_hits WHERE at < ?", (before - _HIT_RETENTION_DAYS * DAY,))
-
-
-def _recover(db: Database, now: float) -> dict[str, Any]:
-    """Close the charges a crash left in flight and read what the ledger needs to start."""
-    with db.atomic():
-        orphans = db.execute(
-            "UPDATE ledger_charges SET state = 'orphaned', settled_at = ? WHERE state = 'reserved'",
-            (now,),
-        ).rowcount
-    state = {row["key"]: json.loads(row["value"]) for row in db["ledger_state"].rows}
-    overrides = {row["guild_id"]: row["credits"] for row in db["ledger_allowances"].rows}
-    return {"orphans": orphans, "state": state, "overrides": overrides}
-
-
-def _load_totals(db: Database, *, day_start: float, since_active: float, now: float) -> dict:
-    """Rebuild today's totals, active guilds and the recent windows from the audit rows."""
-    used: dict[int, int] = {}
-    scheduler_used = 0
-    for row in db.query(
-        "SELECT guild_id, SUM(cost) AS credits FROM ledger_charges WHERE at >= ? AND kind != ?"
-        " GROUP BY guild_id",
-        [day_start, ADJUST],
-    ):
-        if row["guild_id"] is None:
-            scheduler_used = row["credits"]
-        else:
-            used[row["guild_id"]] = row["credits"]
-    totals = next(
-        db.query(
-            "SELECT COALESCE(SUM(CASE WHEN kind = ? THEN cost END), 0) AS adjusted,"
-            " COALESCE(SUM(CASE WHEN state = 'settled' THEN cost END), 0) AS certain"
-            " FROM ledger_charges WHERE at >= ?",
-            [ADJUST, day_start],
-        )
-    )
-    doubtful = list(
-        db.query(
-            "SELECT * FROM ledger_charges WHERE at >= ?"
-            " AND state IN ('uncertain', 'orphaned', 'adjustment') ORDER BY settled_at, id",
-            [day_start],
-        )
-    )
-    last_active = {
-        row["guild_id"]: row["last"]
-        for row in db.query(
-            "SELECT guild_id, MAX(at) AS last FROM ledger_charges "
-            "WHERE at >= ? AND guild_id IS NOT NULL GROUP BY guild_id",
-            [since_active],
-        )
-    }
-    recent = list(
-        db.query("SELECT * FROM ledger_charges WHERE at > ? ORDER BY at, id", [now - HOUR])
-    )
-    hits = list(
-        db.query(
-            "SELECT at, day_start FROM ledger_limit_hits WHERE scope = 'client' AND at >= ?",
-            [now - 62 * DAY],
-        )
-    )
-    next_id = next(db.query("SELECT COALESCE(MAX(id), 0) + 1 AS n FROM ledger_charges"))["n"]
-    return {
-        "used": used,
-        "scheduler_used": scheduler_used,
-        "adjusted": totals["adjusted"],
-        "certain": totals["certain"],
-        "doubtful": doubtful,
-        "last_active": last_active,
-        "recent": recent,
-        "hits": hits,
-        "next_id": next_id,
-    }
+MIGRATIONS = records.SCHEMA
 
 
 def _todays(saved: Any, day_start: float) -> int:
@@ -423,7 +241,7 @@ class Ledger:
         clock = clock or SystemClock()
         await store.apply(MIGRATIONS)
         now = clock.now().timestamp()
-        recovered = await store.run(partial(_recover, now=now))
+        recovered = await records.recover(store, now)
         state = recovered["state"]
         book = QuotaBook(
             settings,
@@ -436,13 +254,11 @@ class Ledger:
         book.breakers = {
             _RENAMED_SCOPES.get(k, k): v for k, v in state.get("breakers", {}).items() if v > now
         }
-        totals = await store.run(
-            partial(
-                _load_totals,
-                day_start=book.day_start,
-                since_active=book.day_start - settings.active_days * DAY,
-                now=now,
-            )
+        totals = await records.load_totals(
+            store,
+            day_start=book.day_start,
+            since_active=book.day_start - settings.active_days * DAY,
+            now=now,
         )
         book.restore(
             used=totals["used"],
@@ -465,8 +281,8 @@ class Ledger:
                 "ledger: %d charge(s) were in flight at the last stop; counted in full",
                 recovered["orphans"],
             )
-        await store.write(partial(_save_state, values=ledger._day_state()))
-        await store.write(partial(_prune, before=now - settings.audit_retention_days * DAY))
+        await store.queue_write(records.save_state(ledger._day_state()))
+        await store.queue_write(records.prune(now - settings.audit_retention_days * DAY))
         return ledger
 
     async def flush(self) -> None:
@@ -527,7 +343,7 @@ class Ledger:
         # between them, so concurrent charges cannot over-grant.
         grant = self.book.admit(guild_id, user_id, cost, kind, now=now, command=command, post=post)
         try:
-            written = self.store.write_soon(partial(_insert_charge, grant=grant))
+            written = self.store.queue_write([records.insert_charge(grant)])
         except BaseException:
             self.book.settle(grant, 0)  # the store is closed: nothing was reserved
             raise
@@ -561,8 +377,8 @@ class Ledger:
         now = self._now()
         book = self.book
         book.settle(grant, actual, certain=certain, now=now)
-        written = self.store.write_soon(
-            partial(_settle_charge, charge_id=grant.id, cost=actual, state=grant.state, at=now)
+        written = self.store.queue_write(
+            [records.settle_charge(grant.id, actual, grant.state, now)]
         )
         if grant.state == "settled":
             book.imgur_answered()
@@ -587,12 +403,8 @@ class Ledger:
             return
         credits = sum(g.reserved for g in released)
         note = f"released {_stamp(self._now())}: Imgur's count showed it did not count this call"
-        self._track(
-            self.store.write_soon(
-                partial(_release_charges, ids=[g.id for g in released], note=note)
-            )
-        )
-        self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+        self._track(self.store.queue_write(records.release_charges([g.id for g in released], note)))
+        self._save_state()
         log.info(
             "ledger: %d call(s), %d credit(s), released: Imgur's count shows it never counted them",
             len(released),
@@ -610,8 +422,8 @@ class Ledger:
             " this ledger knew (another process or app using the same Client-ID, or calls in"
             " flight): counted until Imgur's figures settle it"
         )
-        self._track(self.store.write_soon(partial(_insert_charge, grant=grant, note=note)))
-        self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+        self._track(self.store.queue_write([records.insert_charge(grant, note)]))
+        self._save_state()
         log.info("ledger: +%d credit(s) to match Imgur's count of %d", deficit, grant.cost)
 
     async def _finish(self, charge: Charge, exc: BaseException | None) -> None:
@@ -656,7 +468,7 @@ class Ledger:
         if count is not None and self.book.note_imgur_count(count) > 0:
             self._keep_above_imgur(now)
         if changed:
-            self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+            self._save_state()
 
     def _trip(self, exc: RateLimited) -> None:
         """Imgur answered 429. Only what its headers (or the upload throttle's own words) say
@@ -680,7 +492,7 @@ class Ledger:
             scope,
             _stamp(until),
         )
-        self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+        self._save_state()
 
     def _note_limit_hit(self, scope: str, until: float, detail: str, now: float) -> None:
         day = self.book.day_start
@@ -688,16 +500,15 @@ class Ledger:
             if any(d == day for _, d in self._client_hits):
                 return  # Imgur counts days: one hit a day is enough to remember
             self._client_hits.append((now, day))
-        row = {"at": now, "day_start": day, "scope": scope, "resets_at": until, "detail": detail}
-        self._track(self.store.write_soon(partial(_record_hit, row=row)))
+        self._track(self.store.queue_write([records.record_hit(now, day, scope, until, detail)]))
 
     # -- the day ----------------------------------------------------------------------------
 
     def _roll_if_due(self, now: float) -> None:
         if self.book.roll_day(now):
-            self._track(self.store.write_soon(partial(_save_state, values=self._day_state())))
+            self._save_state()
             before = now - self.settings.audit_retention_days * DAY
-            self._track(self.store.write_soon(partial(_prune, before=before)))
+            self._track(self.store.queue_write(records.prune(before)))
 
     def _day_state(self) -> dict[str, Any]:
         return {
@@ -752,17 +563,7 @@ class Ledger:
         """The owner's override of a guild's daily allowance (None returns to the fair share)."""
         if credits is not None and credits < 0:
             raise ValueError("an allowance cannot be negative")
-        now = self._now()
-
-        def save(db: Database) -> None:
-            if credits is None:
-                db.execute("DELETE FROM ledger_allowances WHERE guild_id = ?", (guild_id,))
-            else:
-                db["ledger_allowances"].upsert(
-                    {"guild_id": guild_id, "credits": credits, "set_at": now}, pk="guild_id"
-                )
-
-        await self.store.write(save)
+        await self.store.queue_write(records.set_allowance(guild_id, credits, self._now()))
         self.book.set_override(guild_id, credits)
 
     def limit_hits_this_month(self, now: float | None = None) -> int:
@@ -792,6 +593,9 @@ class Ledger:
 
     def _now(self) -> float:
         return self.clock.now().timestamp()
+
+    def _save_state(self) -> None:
+        self._track(self.store.queue_write(records.save_state(self._day_state())))
 
     def _track(self, future: asyncio.Future[Any]) -> None:
         """Keep a fire-and-forget write until it lands, and log it if it fails."""

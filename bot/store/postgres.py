@@ -5,6 +5,11 @@ The same portable verbs as the SQLite store (``bot.store.schema``): ``execute``,
 written once with ``?`` placeholders; they become PostgreSQL's ``$1…$n`` here (translated
 once per statement and remembered). Migrations are recorded in ``_imgurbot_migrations``
 and applied under an advisory lock, so processes starting together apply each step once.
+
+Queued writes behave as on SQLite: one writer takes them in the order they were queued and
+commits whatever is waiting in one transaction (each in a savepoint, so one failure does not
+undo its neighbours): group commit. A read waits for the writes queued before it, so a
+process always reads what it wrote.
 """
 
 from __future__ import annotations
@@ -31,6 +36,8 @@ CREATE TABLE IF NOT EXISTS _imgurbot_migrations (
     PRIMARY KEY (migration_set, name)
 )
 """
+# A queued write: its statements, and the future its caller awaits.
+_Queued = tuple[list[Statement], "asyncio.Future[None]"]
 # pg_advisory_xact_lock key for applying migrations: "imgurbot" in ASCII, as an integer.
 _MIGRATION_LOCK = 0x696D677572626F74
 
@@ -87,7 +94,9 @@ class PostgresStore:
     def __init__(self, pool: asyncpg.Pool) -> None:
         self._pool = pool
         self._closed = False
-        self._pending: set[asyncio.Task[None]] = set()
+        self._queue: asyncio.Queue[tuple[list[Statement], asyncio.Future[None]]] = asyncio.Queue()
+        self._pending: set[asyncio.Future[None]] = set()
+        self._writer: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(
@@ -128,6 +137,9 @@ class PostgresStore:
         self._closed = True
         if self._pending:
             await asyncio.gather(*self._pending, return_exceptions=True)
+        if self._writer is not None:
+            self._writer.cancel()
+            await asyncio.gather(self._writer, return_exceptions=True)
         await self._pool.close()
 
     async def __aenter__(self) -> PostgresStore:
@@ -175,8 +187,13 @@ class PostgresStore:
 
     # -- the portable verbs -------------------------------------------------------------------
 
+    async def _after_queued_writes(self) -> None:
+        if self._pending:
+            await asyncio.gather(*list(self._pending), return_exceptions=True)
+
     async def execute(self, sql: str, *params: Any) -> int:
         self._check_open()
+        await self._after_queued_writes()
         try:
             return _rowcount(await self._pool.execute(to_postgres(sql), *params))
         except Exception as exc:
@@ -184,6 +201,7 @@ class PostgresStore:
 
     async def fetch(self, sql: str, *params: Any) -> list[dict[str, Any]]:
         self._check_open()
+        await self._after_queued_writes()
         try:
             rows = await self._pool.fetch(to_postgres(sql), *params)
         except Exception as exc:
@@ -198,6 +216,7 @@ class PostgresStore:
         """Several statements in one transaction: all of them, or none."""
         self._check_open()
         work = list(statements)
+        await self._after_queued_writes()
         try:
             async with self._pool.acquire() as conn, conn.transaction():
                 return [
@@ -207,16 +226,52 @@ class PostgresStore:
             raise _translate(exc) from exc
 
     def queue_write(self, statements: Sequence[Statement]) -> asyncio.Future[None]:
-        """Run ``statements`` in one transaction soon; await the future for the commit."""
+        """Queue ``statements`` (all or none of them) for the writer; await the future to
+        know they are committed."""
         self._check_open()
+        future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._pending.add(future)
+        future.add_done_callback(self._pending.discard)
+        self._queue.put_nowait(([(sql, tuple(params)) for sql, params in statements], future))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.get_running_loop().create_task(self._write_loop())
+        return future
 
-        async def write() -> None:
-            await self.batch(statements)
+    async def _write_loop(self) -> None:
+        """Take every queued write in order; commit what is waiting together."""
+        while True:
+            group = [await self._queue.get()]
+            while len(group) < 1024:
+                try:
+                    group.append(self._queue.get_nowait())
+                except asyncio.QueueEmpty:
+                    break
+            await self._commit_group(group)
 
-        task = asyncio.get_running_loop().create_task(write())
-        self._pending.add(task)
-        task.add_done_callback(self._pending.discard)
-        return task
+    async def _commit_group(
+        self, group: list[tuple[list[Statement], asyncio.Future[None]]]
+    ) -> None:
+        done: list[asyncio.Future[None]] = []
+        try:
+            async with self._pool.acquire() as conn, conn.transaction():
+                for statements, future in group:
+                    try:
+                        async with conn.transaction():  # a savepoint
+                            for sql, params in statements:
+                                await conn.execute(to_postgres(sql), *params)
+                    except asyncpg.PostgresError as exc:
+                        if not future.done():
+                            future.set_exception(_translate(exc))
+                    else:
+                        done.append(future)
+        except Exception as exc:  # the commit itself, or the connection, failed
+            for future in done:
+                if not future.done():
+                    future.set_exception(_translate(exc))
+            return
+        for future in done:
+            if not future.done():
+                future.set_result(None)
 
     async def listen(self, channel: str, callback: Any) -> Any:
         """Call ``callback(payload)`` for every NOTIFY on ``channel``; returns how to stop

@@ -39,15 +39,27 @@ _SPELLING: dict[Dialect, dict[str, str]] = {
 
 @dataclass(frozen=True)
 class Schema:
-    """One feature's tables: ``migrations[i]`` is applied once, in order, as step ``i + 1``."""
+    """One feature's tables: ``migrations[i]`` is applied once, in order, as step ``i + 1``.
+
+    A migration is a list of statements, named ``m001``, ``m002``…, or a ``(name,
+    statements)`` pair where a name was already recorded in databases that exist.
+    """
 
     name: str
-    migrations: Sequence[Sequence[str]] = field(default_factory=tuple)
+    migrations: Sequence[Sequence[str] | tuple[str, Sequence[str]]] = field(default_factory=tuple)
+
+    def _step(self, step: int) -> tuple[str, Sequence[str]]:
+        migration = self.migrations[step - 1]
+        if isinstance(migration, tuple) and len(migration) == 2 and isinstance(migration[0], str):
+            name, statements = migration
+            if not isinstance(statements, str):
+                return name, statements
+        return f"m{step:03d}", migration  # type: ignore[return-value]
 
     def statements(self, step: int, dialect: Dialect) -> list[str]:
         """The DDL of migration ``step`` (1-based) for ``dialect``."""
         spelling = _SPELLING[dialect]
-        return [statement.format(**spelling) for statement in self.migrations[step - 1]]
+        return [statement.format(**spelling) for statement in self._step(step)[1]]
 
     def step_name(self, step: int) -> str:
-        return f"m{step:03d}"
+        return self._step(step)[0]

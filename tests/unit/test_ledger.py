@@ -9,12 +9,12 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from bot.clock import FakeClock
-from bot.config import LedgerSettings, StoreSettings
+from bot.config import LedgerSettings
 from bot.errors import QuotaExceeded
 from bot.imgur.errors import NoAnswer, NotFound, RateLimited, ServerError
 from bot.imgur.ratelimit import RateLimits
 from bot.ledger import Ledger
-from bot.store import Store, StoreClosed
+from bot.store import StoreClosed
 
 START = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 MIDNIGHT = datetime(2026, 3, 11, tzinfo=UTC)
@@ -36,10 +36,9 @@ def clock():
 
 
 @pytest.fixture
-async def store(tmp_path):
-    store = await Store.open(StoreSettings(path=tmp_path / "ledger.db"))
-    yield store
-    await store.close()
+async def store(open_store):
+    """The test's store, on SQLite and on PostgreSQL (see tests/conftest.py)."""
+    return await open_store()
 
 
 @pytest.fixture
@@ -61,7 +60,7 @@ async def charge_ok(ledger, guild=1, user=1, cost=1, kind="gallery", settle=None
 
 
 async def rows(store):
-    return await store.run(lambda db: list(db.query("SELECT * FROM ledger_charges ORDER BY id")))
+    return await store.fetch("SELECT * FROM ledger_charges ORDER BY id")
 
 
 # -- reserve, then settle ---------------------------------------------------------------------
@@ -403,7 +402,7 @@ async def test_the_upload_throttle_429_stops_uploads_until_it_lifts(open_ledger,
     assert (refused.value.scope, refused.value.resets_at) == ("upload", until)
     await charge_ok(ledger)  # reads still go through
     await ledger.flush()
-    hits = await store.run(lambda db: [r["scope"] for r in db["ledger_limit_hits"].rows])
+    hits = [r["scope"] for r in await store.fetch("SELECT scope FROM ledger_limit_hits")]
     assert hits == ["upload"] and ledger.limit_hits_this_month() == 0
 
 
@@ -593,8 +592,8 @@ async def test_an_older_answer_arriving_late_does_not_raise_the_figures(open_led
     assert refused.value.scope == "ip"
 
 
-async def test_a_closed_store_refuses_charges_without_keeping_a_reservation(tmp_path, clock):
-    store = await Store.open(StoreSettings(path=tmp_path / "closed.db"))
+async def test_a_closed_store_refuses_charges_without_keeping_a_reservation(open_store, clock):
+    store = await open_store()
     ledger = await Ledger.open(store, LedgerSettings(**LOOSE), clock=clock)
     await store.close()
     with pytest.raises(StoreClosed):
