@@ -108,6 +108,15 @@ def _decoded_size(background: Background) -> int:
     )
 
 
+def _named(wanted: str, entries: Sequence[TemplateEntry]) -> TemplateEntry | None:
+    """The entry whose key, name (any case) or id is what the member typed."""
+    slug, name = template_slug(wanted), wanted.casefold()
+    for entry in entries:
+        if entry.key == wanted or entry.name.casefold() == name or entry.template.id == slug:
+            return entry
+    return None
+
+
 class MemeService:
     """Templates, their images and rendering, for the cog. Open it with ``MemeService.open``
     (or ``start``/``close``)."""
@@ -221,36 +230,37 @@ class MemeService:
 
     async def find(self, imgur: ChargedImgur, guild_id: int | None, wanted: str) -> TemplateEntry:
         """The template a member named: a key from autocomplete (``imgur:AbC1234``), or a
-        name as typed (this server's first, then Imgur's, then the bot's)."""
+        name as typed: this server's, then the bot's, then Imgur's. Imgur's list is asked
+        for only when the name is none of the others (it costs a credit when not cached,
+        and an upload right after needs the member's whole minute of credits)."""
         wanted = wanted.strip()
         prefix, _, rest = wanted.partition(":")
-        if prefix == "bot" and wanted in self._builtins:
-            return self._builtins[wanted]
-        if prefix == "server" and guild_id is not None:
-            entry = await self.templates.get(guild_id, rest)
-            if entry is not None:
-                return entry
         if prefix == "imgur" and rest:
-            try:
-                from_imgur, _ = await self.imgur_entries(imgur)
-            except (ImgurError, QuotaExceeded, TimeoutError):
-                raise ImgurTemplatesUnavailable(
-                    "Imgur's meme templates can't be loaded right now; pick one of this "
-                    "server's or the bot's own (see /meme templates)."
-                ) from None
-            for entry in from_imgur:
+            for entry in await self._imgur_or_unavailable(imgur):
                 if entry.imgur_id == rest:
                     return entry
+        own = await self.templates.list(guild_id) if guild_id is not None else []
+        found = _named(wanted, [*own, *self._builtins.values()])
+        if found is not None:
+            return found
         catalogue = await self.catalogue(imgur, guild_id)
-        slug, name = template_slug(wanted), wanted.casefold()
-        for entry in catalogue.entries:
-            if entry.key == wanted or entry.name.casefold() == name or entry.template.id == slug:
-                return entry
+        found = _named(wanted, catalogue.entries)
+        if found is not None:
+            return found
         extra = f" {catalogue.note}" if catalogue.note else ""
         raise TemplateNotFound(
             f"There is no template called “{clean_text(wanted)[:80]}”. Pick one from the "
             f"suggestions as you type, or browse them with /meme templates.{extra}"
         )
+
+    async def _imgur_or_unavailable(self, imgur: ChargedImgur) -> list[TemplateEntry]:
+        try:
+            return (await self.imgur_entries(imgur))[0]
+        except (ImgurError, QuotaExceeded, TimeoutError):
+            raise ImgurTemplatesUnavailable(
+                "Imgur's meme templates can't be loaded right now; pick one of this "
+                "server's or the bot's own (see /meme templates)."
+            ) from None
 
     async def suggest(
         self,
