@@ -33,7 +33,7 @@ emulator: $(STAMP)
 	$(BIN)/imgurbot emulator
 
 bench: $(STAMP)
-	@for b in client_throughput ledger interactions quota_day; do \
+	@for b in client_throughput ledger interactions quota_day uploads; do \
 		$(BIN)/python -m bench.$$b --quick || exit 1; done
 
 clean:

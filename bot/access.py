@@ -80,6 +80,20 @@ class ImgurAccess:
             (guild_id, user_id, command),
         )
 
+    def acting_through(
+        self, gate: Gate, who: tuple[int | None, int | None, str] = (None, None, "")
+    ) -> ChargedImgur:
+        """Imgur through a gate the caller built on this ledger's own charges
+        (``Ledger.charge``), e.g. an album's uploads reserved together before the first is
+        sent (``bot.uploads.service``). ``who``: (guild, member, command), for the record."""
+        return ChargedImgur(self._client, gate, self._clock, self.activity, who)
+
+    def forget(self, *requests: Request[Any]) -> None:
+        """Drop the cached answers to ``requests`` (free: nothing is sent). Deleting an
+        upload does this, so the bot never shows it again, not even as a stale answer."""
+        for request in requests:
+            self._client.forget(request)
+
 
 class _Tally:
     """What the ledger was told about each attempt of one call."""

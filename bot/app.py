@@ -32,14 +32,16 @@ from bot.discord.inflight import InFlight
 from bot.discord.paginator import ExpiredPages, disable_all
 from bot.discord.replies import NO_MENTIONS
 from bot.discord.tree import ImgurTree
+from bot.discord.uploads import DeleteUploadButton
 from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.ledger import Ledger
 from bot.memes.service import MemeService
 from bot.store import Store
+from bot.uploads.service import UploadService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.memes")
+EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.uploads", "cogs.memes")
 
 
 class ImgurBot(commands.Bot):
@@ -58,6 +60,7 @@ class ImgurBot(commands.Bot):
         scheduler: AsyncIOScheduler,
         clock: Clock,
         memes: MemeService,
+        uploads: UploadService | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         sync_on_start: bool = True,
         **options,
@@ -87,6 +90,7 @@ class ImgurBot(commands.Bot):
         self.scheduler = scheduler
         self.clock = clock
         self.memes = memes
+        self.uploads = uploads
         self.inflight = InFlight()
         self.failed_extensions: dict[str, str] = {}
         self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
@@ -94,8 +98,9 @@ class ImgurBot(commands.Bot):
         self._sync_on_start = sync_on_start
 
     async def setup_hook(self) -> None:
-        # Clicks on paginators from before a restart get an answer instead of a failure.
-        self.add_dynamic_items(ExpiredPages)
+        # Clicks on paginators from before a restart get an answer instead of a failure;
+        # "Delete from Imgur" buttons work whenever they were sent.
+        self.add_dynamic_items(ExpiredPages, DeleteUploadButton)
         for name in self._extensions:
             try:
                 await self.load_extension(name)
@@ -171,6 +176,16 @@ async def open_bot(
             open_imgur(config, session=session, clock=clock)
         )
         backend.client.add_listener(ledger.observe)
+        imgur = ImgurAccess(backend.client, ledger, clock=clock)
+        # Files are checked on two threads of their own: see bot/uploads/intake.py for why.
+        threads = config.uploads.inspect_threads
+        inspections = stack.enter_context(
+            ThreadPoolExecutor(threads, thread_name_prefix="imgurbot-inspect")
+        )
+        uploads = await UploadService.open(
+            store, imgur=imgur, ledger=ledger, session=session, executor=inspections,
+            settings=config.uploads, clock=clock,
+        )  # fmt: skip
         # Meme rendering is Pillow work: it runs on threads of its own, never on the loop.
         render_pool = ThreadPoolExecutor(
             max_workers=config.memes.render_threads, thread_name_prefix="imgurbot-render"
@@ -194,11 +209,12 @@ async def open_bot(
             session=session,
             store=store,
             ledger=ledger,
-            imgur=ImgurAccess(backend.client, ledger, clock=clock),
+            imgur=imgur,
             backend=backend,
             scheduler=scheduler,
             clock=clock,
             memes=memes,
+            uploads=uploads,
             extensions=extensions,
             sync_on_start=sync_on_start,
             **options,

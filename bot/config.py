@@ -129,6 +129,22 @@ class LedgerSettings(_Section):
     reconcile_after_s: float = Field(120.0, ge=0)
 
 
+class UploadSettings(_Section):
+    # The longest an upload command may take, receiving and sending included (Discord lets
+    # a deferred answer be finished for 15 minutes).
+    timeout_s: float = Field(600.0, gt=0, le=840)
+    # An upload still running after this many seconds shows its progress, edited at most
+    # once every progress_every_s (Discord rate-limits message edits).
+    progress_after_s: float = Field(2.0, ge=0)
+    progress_every_s: float = Field(1.0, ge=1.0)
+    # Seconds Discord's CDN may send nothing before a download is given up.
+    stall_timeout_s: float = Field(30.0, gt=0)
+    # Threads that check files (decoding first frames); each can hold one decoded frame.
+    inspect_threads: int = Field(2, ge=1, le=16)
+    # Where files wait between Discord and Imgur (None: the system's temporary folder).
+    temp_dir: Path | None = None
+
+
 class StoreSettings(_Section):
     path: Path = Path("./data/imgurbot.db")
     busy_timeout_ms: int = Field(5000, ge=0)
@@ -209,6 +225,7 @@ class Config(_Section):
     imgur: ImgurSettings = ImgurSettings()
     cache: CacheSettings = CacheSettings()
     ledger: LedgerSettings = LedgerSettings()
+    uploads: UploadSettings = UploadSettings()
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
     emulator: EmulatorSettings = EmulatorSettings()

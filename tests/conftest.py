@@ -65,6 +65,13 @@ async def require_postgres() -> None:
     pytest.skip(message)
 
 
+@pytest.fixture
+async def postgres_url() -> str:
+    """The test server's URL (the test fails under CI, or is skipped, when it is down)."""
+    await require_postgres()
+    return TEST_POSTGRES_URL
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request) -> str:
     return request.param

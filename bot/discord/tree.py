@@ -21,6 +21,8 @@ from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
 from bot.memes import MemeError
 from bot.store import StoreUnavailable
+from bot.uploads.media import MediaRejected
+from bot.uploads.service import UploadIncomplete, UploadProblem
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
@@ -83,11 +85,18 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
         return str(error) or "You can't use that command here.", False
     if isinstance(error, app_commands.TransformerError):
         return f"I couldn't understand {error.value!r} for that option.", False
-    if isinstance(error, BadInput):
+    if isinstance(error, BadInput | MediaRejected | UploadProblem):
         return str(error), False
     if isinstance(error, MemeError):
         # The renderer's refusals and the template fetcher's are written for the member.
         return str(error), False
+    if isinstance(error, UploadIncomplete):
+        # Why it stopped, in the words for that error, then what became of the files.
+        cause, unexpected = describe_error(error.cause)
+        if unexpected:
+            log.error("an upload stopped half-way", exc_info=error.cause)
+            cause = "Something went wrong on my side."
+        return f"{cause}\n{error}", False
     if isinstance(error, StoreUnavailable):
         log.error("the bot cannot save to its database: %s (%s)", error.reason, error.error)
         return (

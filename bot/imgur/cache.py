@@ -84,5 +84,11 @@ class ResponseCache:
             self._entries[key] = entry
         return entry
 
+    def forget(self, key: str) -> bool:
+        """Drop the entry for ``key`` (fresh or stale); whether there was one."""
+        if self._entries is None:
+            return False
+        return self._entries.pop(key, None) is not None
+
     def __len__(self) -> int:
         return 0 if self._entries is None else len(self._entries)

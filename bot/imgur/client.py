@@ -265,6 +265,11 @@ class ImgurClient:
         entry = self._cache.any(req.cache_key)
         return None if entry is None else self._from_entry(entry)
 
+    def forget(self, req: Request[Any]) -> bool:
+        """Drop what the cache holds for ``req``, fresh or stale (a deleted image must not be
+        served from the cache, even stale). Whether there was anything."""
+        return req.cache_key is not None and self._cache.forget(req.cache_key)
+
     def _from_entry(self, entry: CacheEntry) -> Fetched:
         stale = not self._cache.is_fresh(entry)
         return Fetched(entry.data, entry.fetched_at, True, stale, entry.memo)

@@ -170,6 +170,11 @@ class QuotaBook:
         # The slowdown breaker: how many bare 429s in a row, and the probe in flight.
         self.slowdown_level = 0
         self._probe: Grant | None = None
+        # Several processes sharing one budget (``bot.ledger.ledger``'s cluster mode): the
+        # credits this process has leased from today's shared budget and not yet granted.
+        # None: this process alone spends the budget.
+        self.lease_left: int | None = None
+        self._id_limit: int | None = None  # ids come in blocks when processes share a table
 
     # -- the budget's shape -----------------------------------------------------------------
 
@@ -277,6 +282,8 @@ class QuotaBook:
         self.adjusted = 0
         self.doubtful.clear()
         self.imgur_count = 0
+        if self.lease_left is not None:
+            self.lease_left = 0  # a new day: its budget is leased afresh
         since = self.day_start - self.settings.active_days * DAY
         self.last_active = {g: at for g, at in self.last_active.items() if at >= since}
         self._forget_idle_windows(now)
@@ -319,6 +326,9 @@ class QuotaBook:
             return None
         found = list(self._breaker_refusals(now, upload=upload, post=post))
         found.extend(self._headroom_refusals(cost, now, post=post or upload))
+        if self.lease_left is not None and cost > self.lease_left:
+            # No process may grant beyond what it leased from the shared budget.
+            found.append(Refusal("client", self.day_end, "the bot's daily Imgur budget is used up"))
         if guild_id is None:
             found.extend(self._scheduler_refusals(cost))
         else:
@@ -467,6 +477,8 @@ class QuotaBook:
             certain_before=self.certain_total,
         )
         self._next_id += 1
+        if self.lease_left is not None:
+            self.lease_left -= cost
         if self.slowdown_level and grant.in_flight:
             self._probe = grant
         if grant.in_flight:
@@ -522,6 +534,8 @@ class QuotaBook:
             # A charge reserved yesterday and settled today changes nothing today.
             if delta:
                 self._add_to_total(grant, delta)
+                if self.lease_left is not None:
+                    self.lease_left -= delta  # a refund goes back into this process's lease
             if grant.state == "settled":
                 self.certain_total += actual
             elif grant.state == "uncertain":
@@ -611,6 +625,8 @@ class QuotaBook:
                 break
             freed += grant.cost
             self._add_to_total(grant, -grant.cost)
+            if self.lease_left is not None and grant.kind != ADJUST:
+                self.lease_left += grant.cost
             grant.cost = 0
             grant.state = "reconciled"
             released.append(grant)
@@ -618,6 +634,25 @@ class QuotaBook:
             gone = {id(g) for g in released}
             self.doubtful = deque(g for g in self.doubtful if id(g) not in gone)
         return released
+
+    # -- sharing the budget with other processes ----------------------------------------------
+
+    @property
+    def lease_budget(self) -> int:
+        """What all processes together may lease today: the limit minus the safety reserve."""
+        shape = self.shape
+        return shape.limit - shape.safety
+
+    def add_lease(self, credits: int) -> None:
+        self.lease_left = (self.lease_left or 0) + credits
+
+    def add_ids(self, start: int, end: int) -> None:
+        """Charge ids [start, end) are this process's to use."""
+        self._next_id, self._id_limit = start, end
+
+    @property
+    def ids_left(self) -> int | None:
+        return None if self._id_limit is None else self._id_limit - self._next_id
 
     # -- bare 429s ----------------------------------------------------------------------------
 

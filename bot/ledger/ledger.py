@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import json
 import logging
 from collections.abc import Awaitable, Callable
 from contextlib import AbstractAsyncContextManager
@@ -53,6 +54,11 @@ log = logging.getLogger(__name__)
 # Breaker scopes saved under older names, read under today's (Imgur's own scope names).
 _RENAMED_SCOPES = {"imgur_user": "ip"}
 MIGRATIONS = records.SCHEMA
+# Sharing the budget: ids come in blocks this big, and a lease is a fiftieth of the budget
+# (about 220 credits of Imgur's 12,500): small enough that little is stranded in one
+# process, big enough that a process asks the database once per couple of hundred calls.
+ID_BLOCK = 1_000_000
+LEASES_A_DAY = 50
 
 
 def _todays(saved: Any, day_start: float) -> int:
@@ -219,29 +225,53 @@ class ChargeBlock(AbstractAsyncContextManager[Charge]):
 
 
 class Ledger:
-    """Per-guild quotas over one shared Imgur budget. Create it with ``Ledger.open``."""
+    """Per-guild quotas over one shared Imgur budget. Create it with ``Ledger.open``.
+
+    Alone (the default), the ledger is the only spender of the budget. With an ``owner``
+    name it is one of several processes sharing the store's tables (a cluster on
+    PostgreSQL): each leases credits from the day's budget in one atomic statement, grants
+    only from its lease (so all processes together never pass the budget), gives back what
+    it did not use when it stops, recovers only its own charges after a crash, takes its
+    charge ids in blocks, and shares the breakers Imgur's headers open with every process.
+    """
 
     def __init__(
-        self, store: Store, settings: LedgerSettings, clock: Clock, book: QuotaBook
+        self,
+        store: Store,
+        settings: LedgerSettings,
+        clock: Clock,
+        book: QuotaBook,
+        owner: str | None = None,
     ) -> None:
         self.store = store
         self.settings = settings
         self.clock = clock
         self.book = book
+        self.owner = owner
         self.orphans_recovered = 0
         self._client_hits: list[tuple[float, float]] = []  # (at, day_start), last two months
         self._pending: set[asyncio.Future[Any]] = set()
+        self._capacity_lock = asyncio.Lock()
+        self._stop_listening: Callable[[], Awaitable[None]] | None = None
 
     @classmethod
     async def open(
-        cls, store: Store, settings: LedgerSettings | None = None, *, clock: Clock | None = None
+        cls,
+        store: Store,
+        settings: LedgerSettings | None = None,
+        *,
+        clock: Clock | None = None,
+        owner: str | None = None,
     ) -> Ledger:
-        """Migrate, recover from a crash, and rebuild the totals from the audit rows."""
+        """Migrate, recover from a crash, and rebuild the totals from the audit rows.
+
+        ``owner``: this process's name among the processes sharing the store (see the class
+        docstring); the same name after a restart recovers that process's charges."""
         settings = settings or LedgerSettings()
         clock = clock or SystemClock()
         await store.apply(MIGRATIONS)
         now = clock.now().timestamp()
-        recovered = await records.recover(store, now)
+        recovered = await records.recover(store, now, owner)
         state = recovered["state"]
         book = QuotaBook(
             settings,
@@ -273,7 +303,9 @@ class Ledger:
             imgur_count=_todays(state.get("imgur_count"), book.day_start),
         )
         book.slowdown_level = int(state.get("slowdown_level", 0))
-        ledger = cls(store, settings, clock, book)
+        ledger = cls(store, settings, clock, book, owner)
+        if owner is not None:
+            await ledger._join_cluster(now)
         ledger.orphans_recovered = recovered["orphans"]
         ledger._client_hits = [(h["at"], h["day_start"]) for h in totals["hits"]]
         if recovered["orphans"]:
@@ -291,8 +323,65 @@ class Ledger:
             await asyncio.gather(*list(self._pending), return_exceptions=True)
 
     async def close(self) -> None:
-        """Flush. The store belongs to whoever opened it and stays open."""
+        """Flush (and, sharing the budget, give back the lease not used). The store belongs
+        to whoever opened it and stays open."""
+        if self.owner is not None:
+            if self._stop_listening is not None:
+                await self._stop_listening()
+                self._stop_listening = None
+            unused = self.book.lease_left or 0
+            if unused > 0:
+                self.book.lease_left = 0
+                self._track(
+                    self.store.queue_write([records.give_back(self.book.day_start, unused)])
+                )
         await self.flush()
+
+    # -- sharing the budget with other processes --------------------------------------------
+
+    async def _join_cluster(self, now: float) -> None:
+        self.book.lease_left = 0
+        self.book.add_ids(*await records.take_ids(self.store, ID_BLOCK))
+        for scope, until in (await records.shared_breakers(self.store, now)).items():
+            self.book.open_breaker(scope, until, now)
+        listen = getattr(self.store, "listen", None)
+        if listen is not None:
+            self._stop_listening = await listen(records.NOTIFY_CHANNEL, self._heard)
+
+    def _heard(self, payload: str) -> None:
+        """Another process opened a breaker: it holds here too."""
+        try:
+            message = json.loads(payload)
+            if message.get("from") == self.owner:
+                return
+            self.book.open_breaker(str(message["scope"]), float(message["until"]), self._now())
+        except (ValueError, KeyError, TypeError):
+            log.warning("ledger: an unreadable message from another process was ignored")
+
+    def _share_breaker(self, scope: str) -> None:
+        until = self.book.breakers.get(scope)
+        if self.owner is None or until is None:
+            return
+        self._track(self.store.queue_write([records.share_breaker(scope, until)]))
+        notify = getattr(self.store, "notify", None)
+        if notify is not None:
+            message = json.dumps({"scope": scope, "until": until, "from": self.owner})
+            self._track(asyncio.ensure_future(notify(records.NOTIFY_CHANNEL, message)))
+
+    async def _ensure_capacity(self, cost: int) -> None:
+        """Before a grant: enough of the shared budget leased, and ids left to number it."""
+        book = self.book
+        if book.lease_left is None:
+            return
+        async with self._capacity_lock:
+            ids_left = book.ids_left
+            if ids_left is not None and ids_left < ID_BLOCK // 10:
+                book.add_ids(*await records.take_ids(self.store, ID_BLOCK))
+            if book.lease_left >= cost:
+                return
+            chunk = max(cost - book.lease_left, book.lease_budget // LEASES_A_DAY, 1)
+            granted = await records.lease(self.store, book.day_start, chunk, book.lease_budget)
+            book.add_lease(granted)
 
     # -- charging ---------------------------------------------------------------------------
 
@@ -337,13 +426,14 @@ class Ledger:
         command: str | None,
         post: bool,
     ) -> Charge:
+        self._roll_if_due(self._now())
+        await self._ensure_capacity(cost)
         now = self._now()
-        self._roll_if_due(now)
         # The decision and the reservation are one synchronous step: no other task runs
         # between them, so concurrent charges cannot over-grant.
         grant = self.book.admit(guild_id, user_id, cost, kind, now=now, command=command, post=post)
         try:
-            written = self.store.queue_write([records.insert_charge(grant)])
+            written = self.store.queue_write([records.insert_charge(grant, owner=self.owner)])
         except BaseException:
             self.book.settle(grant, 0)  # the store is closed: nothing was reserved
             raise
@@ -464,6 +554,7 @@ class Ledger:
             self._note_limit_hit("client", self.book.day_end, "ClientRemaining is 0", now)
         for scope in changed - {"limit", "day"}:
             log.warning("ledger: %s breaker open until %s", scope, self.book.breakers[scope])
+            self._share_breaker(scope)
         count = self._imgur_count(ratelimits)
         if count is not None and self.book.note_imgur_count(count) > 0:
             self._keep_above_imgur(now)
@@ -484,6 +575,7 @@ class Ledger:
                 until = self.book.day_end if scope == "client" else now + HOUR
             self.book.open_breaker(scope, until, now)
             self._note_limit_hit(scope, until, str(exc), now)
+        self._share_breaker(scope)
         if exc.resets_at is None:
             exc.resets_at = _dt(until)  # so the member's answer can say when to try again
         log.warning(

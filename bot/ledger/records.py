@@ -52,17 +52,33 @@ SCHEMA = Schema(
                 " WHERE state IN ('uncertain', 'orphaned', 'adjustment')",
             ],
         ),
+        (
+            "m003_shared_budget",
+            [
+                # Which process reserved a charge (several may share these tables).
+                "ALTER TABLE ledger_charges ADD COLUMN owner TEXT",
+                # Credits each day's budget has leased out to the processes sharing it.
+                "CREATE TABLE ledger_leases (day_start DOUBLE PRECISION PRIMARY KEY,"
+                " leased INTEGER NOT NULL)",
+                # Breakers Imgur's headers opened, for every process.
+                "CREATE TABLE ledger_breakers (scope TEXT PRIMARY KEY,"
+                " until DOUBLE PRECISION NOT NULL)",
+                # Blocks of charge ids handed out to processes.
+                "CREATE TABLE ledger_ids (name TEXT PRIMARY KEY, next BIGINT NOT NULL)",
+            ],
+        ),
     ],
 )
+NOTIFY_CHANNEL = "imgurbot_ledger"
 
 
 # -- writes ---------------------------------------------------------------------------------
 
 
-def insert_charge(grant: Grant, note: str | None = None) -> Statement:
+def insert_charge(grant: Grant, note: str | None = None, owner: str | None = None) -> Statement:
     return (
         "INSERT INTO ledger_charges (id, at, guild_id, user_id, command, kind, reserved, cost,"
-        " state, settled_at, note) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " state, settled_at, note, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (
             grant.id,
             float(grant.at),
@@ -75,6 +91,7 @@ def insert_charge(grant: Grant, note: str | None = None) -> Statement:
             grant.state,
             float(grant.decided_at) if grant.settled and grant.decided_at is not None else None,
             note,
+            owner,
         ),
     )
 
@@ -145,12 +162,15 @@ def set_allowance(guild_id: int, credits: int | None, at: float) -> list[Stateme
 # -- reads at start -----------------------------------------------------------------------------
 
 
-async def recover(store: Any, now: float) -> dict[str, Any]:
-    """Close the charges a crash left in flight and read what the ledger needs to start."""
-    orphans = await store.execute(
-        "UPDATE ledger_charges SET state = 'orphaned', settled_at = ? WHERE state = 'reserved'",
-        float(now),
-    )
+async def recover(store: Any, now: float, owner: str | None = None) -> dict[str, Any]:
+    """Close the charges a crash left in flight and read what the ledger needs to start.
+
+    With an ``owner``, only that process's charges: others may be alive and mid-call."""
+    sql = "UPDATE ledger_charges SET state = 'orphaned', settled_at = ? WHERE state = 'reserved'"
+    if owner is None:
+        orphans = await store.execute(sql, float(now))
+    else:
+        orphans = await store.execute(sql + " AND owner = ?", float(now), owner)
     state = {
         row["key"]: json.loads(row["value"])
         for row in await store.fetch("SELECT key, value FROM ledger_state")
@@ -215,3 +235,74 @@ async def load_totals(store: Any, *, day_start: float, since_active: float, now:
         "hits": hits,
         "next_id": int(next_id["n"]) if next_id else 1,
     }
+
+
+# -- sharing one budget between processes ---------------------------------------------------
+
+
+async def lease(store: Any, day_start: float, wanted: int, budget: int) -> int:
+    """Take up to ``wanted`` credits of today's shared ``budget``: atomic, so the leases of
+    every process never add up past it. Returns what was granted (0 when none is left)."""
+    await store.execute(
+        "INSERT INTO ledger_leases (day_start, leased) VALUES (?, 0)"
+        " ON CONFLICT (day_start) DO NOTHING",
+        float(day_start),
+    )
+    while wanted > 0:
+        row = await store.fetchone(
+            "UPDATE ledger_leases SET leased = leased + ?"
+            " WHERE day_start = ? AND leased + ? <= ? RETURNING leased",
+            wanted,
+            float(day_start),
+            wanted,
+            budget,
+        )
+        if row is not None:
+            return wanted
+        left = await store.fetchone(
+            "SELECT ? - leased AS left FROM ledger_leases WHERE day_start = ?",
+            budget,
+            float(day_start),
+        )
+        wanted = min(wanted, int(left["left"]) if left else 0)
+    return 0
+
+
+def give_back(day_start: float, credits: int) -> Statement:
+    return (
+        "UPDATE ledger_leases SET leased = leased - ? WHERE day_start = ?",
+        (credits, float(day_start)),
+    )
+
+
+def share_breaker(scope: str, until: float) -> Statement:
+    return (
+        "INSERT INTO ledger_breakers (scope, until) VALUES (?, ?) ON CONFLICT (scope) DO UPDATE"
+        " SET until = CASE WHEN excluded.until > ledger_breakers.until"
+        " THEN excluded.until ELSE ledger_breakers.until END",
+        (scope, float(until)),
+    )
+
+
+async def shared_breakers(store: Any, now: float) -> dict[str, float]:
+    return {
+        row["scope"]: float(row["until"])
+        for row in await store.fetch(
+            "SELECT scope, until FROM ledger_breakers WHERE until > ?", float(now)
+        )
+    }
+
+
+async def take_ids(store: Any, count: int) -> tuple[int, int]:
+    """A block of ``count`` charge ids no other process will use: [start, end)."""
+    await store.execute(
+        "INSERT INTO ledger_ids (name, next)"
+        # (WHERE true: SQLite cannot otherwise tell ON CONFLICT from a join's ON.)
+        " SELECT 'charges', COALESCE(MAX(id), 0) + 1 FROM ledger_charges WHERE true"
+        " ON CONFLICT (name) DO NOTHING"
+    )
+    row = await store.fetchone(
+        "UPDATE ledger_ids SET next = next + ? WHERE name = 'charges' RETURNING next", count
+    )
+    end = int(row["next"])
+    return end - count, end

@@ -46,6 +46,8 @@ async def test_synced_commands_match_the_snapshot(world):
 
 async def test_every_description_fits_discords_limit(world):
     for path, command in walk(world.fd.synced_commands(world.guild)):
+        if len(path) == 1 and command.get("type") in (2, 3):
+            continue  # user and message menus have no description (Discord wants it empty)
         assert 1 <= len(command["description"]) <= 100, path
         for option in command.get("options", []):
             assert 1 <= len(option["description"]) <= 100, (*path, option["name"])

@@ -85,8 +85,9 @@ async def test_imgurbot_sync_publishes_the_commands_globally_or_to_one_guild(tmp
             assert proc.returncode == 0, err.decode()
             return out.decode()
 
-        assert "synced 3 commands globally" in await sync()
-        assert {c["name"] for c in fd.synced_commands(None)} == {"imgur", "imgur-admin", "meme"}
+        names = {"imgur", "imgur-admin", "meme", "Upload to Imgur"}
+        assert "synced 4 commands globally" in await sync()
+        assert {c["name"] for c in fd.synced_commands(None)} == names
         assert not fd.synced_commands(guild)
-        assert f"synced 3 commands to guild {guild.id}" in await sync("--guild", guild.id)
-        assert {c["name"] for c in fd.synced_commands(guild)} == {"imgur", "imgur-admin", "meme"}
+        assert f"synced 4 commands to guild {guild.id}" in await sync("--guild", guild.id)
+        assert {c["name"] for c in fd.synced_commands(guild)} == names
