@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
@@ -29,6 +30,8 @@ from discord.ext import commands
 from bot.discord.embeds import EMBED_COLOUR, Page
 from bot.discord.paginator import Paginator
 from bot.discord.replies import NO_MENTIONS, clip, echo, reply_privately
+from bot.discord.tree import describe_error
+from bot.discord.uploads import send_published
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur.errors import ImgurError
 from bot.memes import MemeError, Rendered
@@ -58,6 +61,8 @@ LAYOUT_DESCRIPTIONS = {
     "left-right": "left-right: two side by side",
     "four": "four: a two-by-two grid",
 }
+
+log = logging.getLogger(__name__)
 
 Text = app_commands.Range[str, 1, TEXT_OPTION_LIMIT]
 Publish = Callable[[Interaction], Awaitable[None]]
@@ -91,15 +96,19 @@ def notes_text(rendered: Rendered) -> str:
 
 
 class PreviewActions(discord.ui.View):
-    """The button under a private preview: publish the full meme (charged) when pressed."""
+    """The button under a private preview: publish the full meme (charged) when pressed.
 
-    def __init__(self, owner_id: int, publish: Publish, *, timeout: float) -> None:
+    The meme is posted as a new public message (the preview stays private), and the
+    preview's button is greyed out. A button is not a command, so its errors do not reach
+    the tree's handler: they are worded here with the tree's words."""
+
+    def __init__(self, origin: Interaction, publish: Publish, *, timeout: float) -> None:
         super().__init__(timeout=timeout)
-        self.owner_id = owner_id
+        self.origin = origin  # the command that posted the preview (its answer is the preview)
         self._publish = publish
 
     async def interaction_check(self, interaction: Interaction) -> bool:
-        if interaction.user.id == self.owner_id:
+        if interaction.user.id == self.origin.user.id:
             return True
         await reply_privately(interaction, "This preview belongs to whoever made it.")
         return False
@@ -108,8 +117,28 @@ class PreviewActions(discord.ui.View):
     async def publish(self, interaction: Interaction, button: discord.ui.Button) -> None:
         button.disabled = True
         self.stop()
-        await interaction.response.edit_message(view=self)
+        await interaction.response.defer(thinking=True)  # a new, public message
+        try:
+            await self.origin.edit_original_response(view=self)
+        except discord.HTTPException as exc:  # the preview was dismissed, or is too old
+            log.debug("could not grey out a preview's button: %s", exc)
         await self._publish(interaction)
+
+    async def on_timeout(self) -> None:
+        self.publish.disabled = True
+        try:
+            await self.origin.edit_original_response(view=self)
+        except discord.HTTPException as exc:
+            log.debug("could not grey out a preview's button: %s", exc)
+
+    async def on_error(
+        self, interaction: Interaction, error: Exception, item: discord.ui.Item
+    ) -> None:
+        words, unexpected = describe_error(error)
+        if unexpected:
+            log.error("publishing a previewed meme failed", exc_info=error)
+            words = "Something went wrong on my side; the meme was not published."
+        await reply_privately(interaction, words)
 
 
 def template_page(entry: TemplateEntry, position: str, note: str | None) -> Page:
@@ -238,7 +267,7 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
             notes_text(rendered),
         ]
         view = PreviewActions(
-            interaction.user.id, publish, timeout=self.bot.config.discord.paginator_timeout_s
+            interaction, publish, timeout=self.bot.config.discord.paginator_timeout_s
         )
         self.bot.track_view(view)
         await interaction.followup.send(
@@ -249,10 +278,26 @@ class Memes(commands.GroupCog, group_name="meme", group_description="Make memes"
             allowed_mentions=NO_MENTIONS,
         )
 
-    async def _publish(
-        self, interaction: Interaction, rendered: Rendered, title: str
-    ) -> None:  # pragma: no cover - wired when the uploads service lands
-        raise BadInput("Publishing memes to Imgur is not available yet; use preview.")
+    async def _publish(self, interaction: Interaction, rendered: Rendered, title: str) -> None:
+        """Upload the full meme to Imgur (charged to the server and member: an upload) and
+        post the standard upload answer; then, privately, what rendering had to adjust."""
+        imgur = self._imgur(interaction, "meme")
+        published = await self.bot.uploads.publish_bytes(
+            imgur,
+            rendered.data,
+            filename=f"meme.{rendered.extension}",
+            mime=rendered.mime,
+            title=title,
+            description=None,
+            guild_id=interaction.guild_id,
+            user_id=interaction.user.id,
+            channel_id=interaction.channel_id,
+            source_message_id=None,
+        )
+        await send_published(interaction, published, visible=True, title=title)
+        note = notes_text(rendered)
+        if note:
+            await interaction.followup.send(note, ephemeral=True, allowed_mentions=NO_MENTIONS)
 
     # -- making memes --------------------------------------------------------------------
 

@@ -207,3 +207,79 @@ async def test_an_attachment_over_the_template_cap_is_refused_before_downloading
     record = await slash(world, "custom", image=image, text1="too big", preview=True)
     assert "the limit for templates is 8 MB" in await private_text(record)
     assert image.id not in world.fd.cdn.downloads
+
+
+# -- publishing to Imgur -------------------------------------------------------------------
+
+
+async def uploaded(world) -> list[dict]:
+    return await world.bot.store.fetch("SELECT imgur_id, user_id FROM uploads ORDER BY id")
+
+
+async def test_a_meme_is_uploaded_charged_and_posted(world):
+    record = await slash(world, "make", template="bot:sunset", text1="shipped | on friday")
+    answer = record.original
+    assert not answer.ephemeral and answer.embed["title"] == "Sunset gradient"
+    (row,) = await uploaded(world)
+    on_imgur = world.emu.data.images[row["imgur_id"]]
+    assert answer.content == f"<{world.emu.base_url}/{row['imgur_id']}.jpg>"
+    meme = Image.open(io.BytesIO(on_imgur.payload))
+    assert (meme.format, meme.size) == ("JPEG", (800, 800))
+    assert (on_imgur.title, row["user_id"]) == ("Sunset gradient", int(world.alice.id))
+    assert spent(world) == (10, 1)  # one upload, nothing else
+    holder = await record.wait_until(
+        lambda r: next((m for m in r.messages if m.ephemeral and m.buttons), None), timeout=10
+    )
+    assert holder.buttons[0]["label"] == "Delete from Imgur"
+
+
+async def test_publishing_a_preview_posts_the_full_meme_publicly(world):
+    record = await slash(world, "make", template="bot:ocean", text1="looks | good", preview=True)
+    preview = record.original
+    assert spent(world) == (0, 0)
+    click = await world.fd.click(preview, label="Publish to Imgur", user=world.alice)
+    await click.wait_done(timeout=15)
+    answer = click.original
+    assert not answer.ephemeral and answer.embed["title"] == "Ocean gradient"
+    (row,) = await uploaded(world)
+    assert Image.open(io.BytesIO(world.emu.data.images[row["imgur_id"]].payload)).size == (800, 800)
+    assert spent(world) == (10, 1)
+    assert preview.buttons[0]["disabled"]  # published once; the preview stays private
+
+
+async def test_only_the_maker_can_publish_their_preview(world):
+    record = await slash(world, "make", template="bot:black", text1="mine", preview=True)
+    click = await world.fd.click(record.original, label="Publish to Imgur", user=world.bob)
+    await click.wait_done(timeout=10)
+    assert click.ephemeral and "belongs to whoever made it" in click.original.content
+    assert spent(world) == (0, 0)
+
+
+async def test_an_animated_template_is_published_with_every_frame_captioned(world):
+    frames = [Image.new("RGB", (160, 120), (30 * n, 60, 120)) for n in range(5)]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=120, loop=0)
+    image = world.fd.add_attachment("dance.gif", buffer.getvalue(), "image/gif")
+    added = await slash(world, "template-add", permissions=MANAGER, name="Dance", image=image)
+    assert "Added the template **Dance**" in added.original.content
+    # By name: found among the server's own without asking Imgur for its list, so the
+    # member's minute of credits is all there for the upload (10 credits).
+    await slash(world, "make", template="dance", text1="every | frame")
+    assert world.emu.stats.calls("memegen.defaults") == 0
+    (row,) = await uploaded(world)
+    meme = Image.open(io.BytesIO(world.emu.data.images[row["imgur_id"]].payload))
+    assert (meme.format, meme.n_frames) == ("GIF", 5)
+    for index in range(5):
+        meme.seek(index)
+        assert meme.info["duration"] == 120
+        top = meme.convert("L").crop((0, 0, 160, 30))
+        assert top.getextrema()[1] > 200, index  # caption ink on a dark frame
+
+
+async def test_when_the_server_may_not_upload_previews_still_work(start_world):
+    world = await start_world(LEDGER__GUILD_UPLOADS_PER_HOUR="0")
+    record = await slash(world, "make", template="bot:black", text1="no uploads")
+    assert "upload limit for the hour" in await private_text(record)
+    assert world.emu.stats.uploads == 0
+    record = await slash(world, "make", template="bot:black", text1="but this", preview=True)
+    assert "meme-preview.jpg" in record.original.files
