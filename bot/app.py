@@ -48,12 +48,19 @@ from bot.invite import invite_line, invite_url, permissions_needed
 from bot.ledger import Ledger
 from bot.online import discord_api_url
 from bot.preflight import missing_token, run_failures, storage_failure
+from bot.memes.service import MemeService
 from bot.store import Store
 from bot.uploads.service import UploadService
 
 log = logging.getLogger(__name__)
 
-EXTENSIONS: tuple[str, ...] = ("cogs.browse", "cogs.admin", "cogs.uploads", "cogs.highlights")
+EXTENSIONS: tuple[str, ...] = (
+    "cogs.browse",
+    "cogs.admin",
+    "cogs.uploads",
+    "cogs.memes",
+    "cogs.highlights",
+)
 
 
 class ImgurBot(commands.Bot):
@@ -73,6 +80,7 @@ class ImgurBot(commands.Bot):
         backend: ImgurBackend,
         scheduler: AsyncIOScheduler,
         clock: Clock,
+        memes: MemeService,
         uploads: UploadService | None = None,
         extensions: Sequence[str] = EXTENSIONS,
         sync_on_start: bool = True,
@@ -103,6 +111,7 @@ class ImgurBot(commands.Bot):
         self.imgur_backend = backend  # whether "Imgur" is the emulator, for the start-up log
         self.scheduler = scheduler
         self.clock = clock
+        self.memes = memes
         self.uploads = uploads
         self.inflight = InFlight()
         self.failed_extensions: dict[str, str] = {}
@@ -240,6 +249,23 @@ async def open_bot(
             store, imgur=imgur, ledger=ledger, session=session, executor=inspections,
             settings=config.uploads, clock=clock,
         )  # fmt: skip
+        # Meme rendering is Pillow work: it runs on threads of its own, never on the loop.
+        render_pool = ThreadPoolExecutor(
+            max_workers=config.memes.render_threads, thread_name_prefix="imgurbot-render"
+        )
+        stack.callback(render_pool.shutdown, wait=False, cancel_futures=True)
+        memes = await stack.enter_async_context(
+            MemeService(
+                config.memes,
+                store=store,
+                executor=render_pool,
+                session=session,
+                # The built-in emulator serves its template images on its own origin.
+                extra_origins=_emulator_origins(config, backend),
+                clock=clock,
+                user_agent=config.imgur.user_agent,
+            )
+        )
         scheduler = AsyncIOScheduler(timezone="UTC")
         bot = ImgurBot(
             config,
@@ -250,6 +276,7 @@ async def open_bot(
             backend=backend,
             scheduler=scheduler,
             clock=clock,
+            memes=memes,
             uploads=uploads,
             extensions=extensions,
             sync_on_start=sync_on_start,
@@ -290,6 +317,12 @@ async def _stop(bot: ImgurBot, runner: asyncio.Task[None]) -> None:
             return
         runner.cancel()
         await asyncio.wait({runner}, timeout=1.0)
+
+
+def _emulator_origins(config: Config, backend: ImgurBackend) -> list[str]:
+    if not backend.emulated:
+        return []
+    return [url for url in (backend.base_url, config.emulator.public_url) if url]
 
 
 async def run_bot(config: Config) -> int:

@@ -19,6 +19,7 @@ import tomllib
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from pydantic import (
     BaseModel,
@@ -215,6 +216,42 @@ class HighlightsSettings(_Section):
         return value
 
 
+class MemesSettings(_Section):
+    # Font files or folders searched before the system's (/usr/share/fonts...).
+    fonts: list[str] = Field(default_factory=list)
+    # Hosts template links may point at (https only; checked again after every redirect).
+    allowed_template_hosts: list[str] = Field(
+        default_factory=lambda: ["i.imgur.com", "cdn.discordapp.com", "media.discordapp.net"]
+    )
+    # Origins (scheme://host:port) trusted as they are, http and private addresses included.
+    extra_template_origins: list[str] = Field(default_factory=list)
+    max_template_mb: float = Field(8.0, gt=0, le=50)
+    max_templates_per_server: int = Field(100, ge=0, le=1000)
+    template_max_side: int = Field(1200, ge=64, le=4096)
+    max_text_length: int = Field(200, ge=1, le=1000)
+    render_threads: int = Field(2, ge=1, le=32)
+    background_cache_mb: int = Field(128, ge=0)
+    fetch_timeout_s: float = Field(15.0, gt=0)
+    max_redirects: int = Field(3, ge=0, le=10)
+
+    @field_validator("allowed_template_hosts")
+    @classmethod
+    def _hosts(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            if not host or "/" in host or ":" in host or host != host.strip():
+                raise ValueError(f"{host!r} is not a host name (like i.imgur.com)")
+        return [host.lower().rstrip(".") for host in hosts]
+
+    @field_validator("extra_template_origins")
+    @classmethod
+    def _origins(cls, origins: list[str]) -> list[str]:
+        for origin in origins:
+            parts = urlsplit(origin)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError(f"{origin!r} is not an origin like http://127.0.0.1:8089")
+        return origins
+
+
 class Secrets(BaseModel):
     """Secrets, each a ``SecretStr`` so a repr or log line shows ``**********``."""
 
@@ -238,6 +275,7 @@ class Config(_Section):
     run: RunSettings = RunSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     highlights: HighlightsSettings = HighlightsSettings()
+    memes: MemesSettings = MemesSettings()
     secrets: Secrets = Field(default_factory=Secrets, exclude=True)
     source: Path | None = Field(None, exclude=True)
 

@@ -122,6 +122,8 @@ async def open_store(engine, tmp_path):
             conn = await asyncpg.connect(TEST_POSTGRES_URL)
             await conn.execute(f"DROP SCHEMA {schema} CASCADE")
             await conn.close()
+
+
 @pytest.fixture
 def closed_port() -> int:
     """A port on 127.0.0.1 that nothing listens on: connecting to it is refused at once."""

@@ -19,6 +19,7 @@ from discord import app_commands
 from bot.discord.replies import relative_time, reply_privately
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
+from bot.memes import MemeError
 from bot.store import StoreUnavailable
 from bot.uploads.media import MediaRejected
 from bot.uploads.service import UploadIncomplete, UploadProblem
@@ -85,6 +86,9 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
     if isinstance(error, app_commands.TransformerError):
         return f"I couldn't understand {error.value!r} for that option.", False
     if isinstance(error, BadInput | MediaRejected | UploadProblem):
+        return str(error), False
+    if isinstance(error, MemeError):
+        # The renderer's refusals and the template fetcher's are written for the member.
         return str(error), False
     if isinstance(error, UploadIncomplete):
         # Why it stopped, in the words for that error, then what became of the files.

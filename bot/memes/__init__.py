@@ -22,6 +22,11 @@ from the rest of ``bot``. The caller does the I/O and runs the CPU work in an ex
   ``FontBook.report().install_command()`` names the Debian packages that are missing.
 - Errors are ``MemeError`` subclasses (``TextTooLong``, ``TooManyTexts``, ``BadImage``,
   ``OutputTooLarge``, ``TemplateInvalid``) whose ``str()`` is one line for the member.
+
+The feature around the renderer lives beside it and is not imported here (so importing the
+renderer stays free of I/O): ``templates`` (Imgur's, the bot's own and each server's stored
+templates; layouts), ``fetch`` (template images from links, without SSRF) and ``service``
+(``MemeService``: the catalogue, the images and their cache, rendering on an executor).
 """
 
 from .errors import (

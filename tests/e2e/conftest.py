@@ -70,6 +70,9 @@ def make_config(
         "IMGURBOT_IMGUR__BACKOFF_BASE_S": "0.01",
         "IMGURBOT_IMGUR__BACKOFF_MAX_S": "0.02",
         "IMGURBOT_STORE__PATH": f'"{tmp_path / "imgurbot.db"}"',
+        # The emulator runs beside the bot here, so its template images are trusted as the
+        # built-in emulator's are (tests override this to see the default refuse them).
+        "IMGURBOT_MEMES__EXTRA_TEMPLATE_ORIGINS": f'["{emu.base_url}"]',
     }
     env.update({f"IMGURBOT_{k.upper()}": v for k, v in overrides.items()})
     return load_config(None, env)

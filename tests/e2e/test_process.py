@@ -89,7 +89,7 @@ async def test_imgurbot_sync_publishes_the_commands_globally_or_to_one_guild(tmp
             assert proc.returncode == 0, err.decode()
             return out.decode()
 
-        names = {"imgur", "imgur-admin", "Upload to Imgur", "highlights"}
+        names = {"imgur", "imgur-admin", "Upload to Imgur", "highlights", "meme"}
         assert f"synced {len(names)} commands globally (may take a minute to show)" in await sync()
         assert {c["name"] for c in fd.synced_commands(None)} == names
         assert not fd.synced_commands(guild)
