@@ -46,9 +46,9 @@ from bot.imgur.backend import ImgurBackend, open_imgur
 from bot.instance_lock import instance_lock
 from bot.invite import invite_line, invite_url, permissions_needed
 from bot.ledger import Ledger
+from bot.memes.service import MemeService
 from bot.online import discord_api_url
 from bot.preflight import missing_token, run_failures, storage_failure
-from bot.memes.service import MemeService
 from bot.store import Store
 from bot.uploads.service import UploadService
 
