@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 from sqlite_utils import Database, Migrations
 
 from bot.clock import Clock
+from bot.store.errors import StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
@@ -168,6 +169,8 @@ class Heartbeat:
         failure = diagnose_store(self.bot.store.settings)
         if failure is not None:
             return failure.lines[0]
+        if isinstance(exc, StoreUnavailable):  # already in words; the engine's own beside
+            return f"{exc.reason} ({exc.error})"
         return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
 
     def publish(self, report: HealthReport) -> None:
