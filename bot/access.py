@@ -88,11 +88,12 @@ class ImgurAccess:
         sent (``bot.uploads.service``). ``who``: (guild, member, command), for the record."""
         return ChargedImgur(self._client, gate, self._clock, self.activity, who)
 
-    def forget(self, *requests: Request[Any]) -> None:
-        """Drop the cached answers to ``requests`` (free: nothing is sent). Deleting an
-        upload does this, so the bot never shows it again, not even as a stale answer."""
+    async def forget(self, *requests: Request[Any]) -> None:
+        """Drop the cached answers to ``requests`` (free: nothing is sent to Imgur), in the
+        shared cache too. Deleting an upload does this, so the bot never shows it again, not
+        even as a stale answer."""
         for request in requests:
-            self._client.forget(request)
+            await self._client.forget(request)
 
 
 class _Tally:

@@ -95,6 +95,26 @@ class CacheSettings(_Section):
     ttl_account_s: int = Field(900, ge=0)
     ttl_memegen_s: int = Field(7 * 86400, ge=0)
     ttl_default_s: int = Field(300, ge=0)
+    # Several processes share answers through Redis when set ("redis://host:6379/0");
+    # without it each process keeps its own cache. See bot/imgur/shared_cache.py.
+    redis_url: str | None = None
+    # The process fetching an answer others also want holds a lease this long, renewed
+    # while it works: a process that dies blocks the others for at most this long.
+    lease_s: float = Field(5.0, gt=0, le=300)
+    # The longest a process waits for another's fetch before it asks Imgur itself.
+    lease_wait_s: float = Field(30.0, gt=0, le=600)
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if urlsplit(value).scheme not in ("redis", "rediss", "unix"):
+            raise ValueError(
+                "not a Redis URL; write it like redis://127.0.0.1:6379/0 "
+                "(rediss:// for TLS, unix:///path/to/redis.sock)"
+            )
+        return value
 
     def ttl_for(self, kind: str) -> int:
         """The TTL of a kind of answer (``bot.imgur.vocab.CachedKind``), else the default."""
@@ -176,6 +196,13 @@ class RunSettings(_Section):
     # How often the running bot records its health (gateway connected, database writable)
     # for ``imgurbot check --health``.
     heartbeat_s: float = Field(15.0, gt=0, le=3600)
+
+
+class MetricsSettings(_Section):
+    """``/healthz`` and ``/metrics`` over HTTP (``bot.metrics``); off while ``port`` is 0."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(0, ge=0, le=65535)
 
 
 class EmulatorSettings(_Section):
@@ -273,6 +300,7 @@ class Config(_Section):
     store: StoreSettings = StoreSettings()
     logging: LoggingSettings = LoggingSettings()
     run: RunSettings = RunSettings()
+    metrics: MetricsSettings = MetricsSettings()
     emulator: EmulatorSettings = EmulatorSettings()
     highlights: HighlightsSettings = HighlightsSettings()
     memes: MemesSettings = MemesSettings()

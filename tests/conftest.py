@@ -58,16 +58,21 @@ async def _postgres_is_reachable() -> bool:
     return _postgres_reachable
 
 
-async def require_postgres() -> None:
-    if await _postgres_is_reachable():
-        return
-    message = (
-        f"PostgreSQL is not reachable at {TEST_POSTGRES_URL}: start it (CI starts one on "
-        "127.0.0.1:5432, trust auth, database test) or point IMGURBOT_TEST_POSTGRES_URL at one"
-    )
+def service_missing(message: str) -> None:
+    """A service a test needs is down: under CI=true the run fails, elsewhere the test is
+    skipped with ``message`` (which says how to run it)."""
     if os.environ.get("CI", "").lower() == "true":
         pytest.fail(message)
     pytest.skip(message)
+
+
+async def require_postgres() -> None:
+    if not await _postgres_is_reachable():
+        service_missing(
+            f"PostgreSQL is not reachable at {TEST_POSTGRES_URL}: start it (CI starts one on "
+            "127.0.0.1:5432, trust auth, database test) or point IMGURBOT_TEST_POSTGRES_URL "
+            "at one"
+        )
 
 
 @pytest.fixture
@@ -75,6 +80,59 @@ async def postgres_url() -> str:
     """The test server's URL (the test fails under CI, or is skipped, when it is down)."""
     await require_postgres()
     return TEST_POSTGRES_URL
+
+
+# -- the shared cache's Redis ------------------------------------------------------------------
+# Tests of the cluster's shared cache use the Redis at TEST_REDIS_URL (default: the local
+# server CI starts), each under a key prefix of its own, deleted after. As with PostgreSQL,
+# under CI=true a missing server fails the run; elsewhere those tests are skipped, saying how.
+
+TEST_REDIS_URL = os.environ.get("IMGURBOT_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+_redis_reachable: bool | None = None
+
+
+async def _redis_is_reachable() -> bool:
+    global _redis_reachable
+    if _redis_reachable is None:
+        import redis.asyncio as aioredis
+        from redis.exceptions import RedisError
+
+        client = aioredis.Redis.from_url(TEST_REDIS_URL, socket_connect_timeout=3)
+        try:
+            _redis_reachable = bool(await client.ping())
+        except (OSError, RedisError):
+            _redis_reachable = False
+        finally:
+            await client.aclose()
+    return _redis_reachable
+
+
+async def require_redis() -> None:
+    if not await _redis_is_reachable():
+        service_missing(
+            f"Redis is not reachable at {TEST_REDIS_URL}: start it (CI starts one on "
+            "127.0.0.1:6379) or point IMGURBOT_TEST_REDIS_URL at one"
+        )
+
+
+@pytest.fixture
+async def redis_prefix():
+    """``(url, prefix)``: the test Redis and a key prefix of the test's own; every key under
+    it is deleted after the test."""
+    import redis.asyncio as aioredis
+
+    await require_redis()
+    prefix = f"imgurbot-test:{_secrets.token_hex(6)}"
+    try:
+        yield TEST_REDIS_URL, prefix
+    finally:
+        client = aioredis.Redis.from_url(TEST_REDIS_URL)
+        try:
+            keys = [key async for key in client.scan_iter(match=f"{prefix}:*")]
+            if keys:
+                await client.delete(*keys)
+        finally:
+            await client.aclose()
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])

@@ -140,5 +140,5 @@ def aiohttp_client(
     **options: Any,
 ) -> ImgurClient:
     """The production pairing: ``ImgurClient``'s policy over this transport, one settings
-    for both (``options``: ``base_url``, ``clock``, ``sleep``)."""
+    for both (``options``: ``base_url``, ``clock``, ``sleep``, ``shared``)."""
     return ImgurClient(AiohttpTransport(session, settings), settings, cache, secrets, **options)

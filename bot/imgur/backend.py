@@ -21,6 +21,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import Config
 from bot.imgur.aiohttp_transport import aiohttp_client
 from bot.imgur.client import ImgurClient
+from bot.imgur.shared_cache import SharedCache, namespace_for
 
 EMULATOR_CLIENT_ID = "imgurbot-emulator"
 
@@ -83,9 +84,20 @@ async def open_imgur(
         else:
             settings = config.imgur
             base_url = settings.rapidapi_base_url if settings.commercial else settings.api_base_url
+        shared = None
+        if config.cache.redis_url:
+            client_id = secrets.imgur_client_id
+            shared = SharedCache.from_url(
+                config.cache.redis_url,
+                config.cache,
+                clock,
+                namespace=namespace_for(client_id and client_id.get_secret_value(), base_url),
+            )
+            stack.push_async_callback(shared.close)
         client = aiohttp_client(
-            session, settings, config.cache, secrets, base_url=base_url, clock=clock
-        )
+            session, settings, config.cache, secrets, base_url=base_url, clock=clock,
+            shared=shared,
+        )  # fmt: skip
         stack.push_async_callback(client.close)
         yield ImgurBackend(
             client=client, base_url=base_url, emulated=emulator is not None, emulator=emulator

@@ -28,6 +28,8 @@ class CacheEntry:
     ttl_s: float
     # Parsed models built from ``data``, keyed by parser, so a hit does not re-parse.
     memo: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
+    # Which stored answer this is, when it is shared (``bot.imgur.shared_cache``).
+    tag: bytes = field(default=b"", repr=False)
 
 
 class ResponseCache:
@@ -51,8 +53,8 @@ class ResponseCache:
     def ttl_for(self, kind: str) -> float:
         return self._ttls.get(kind, self._default_ttl)
 
-    def _expires_at(self, _key: str, entry: CacheEntry, now: float) -> float:
-        return now + entry.ttl_s + self._keep_stale_s
+    def _expires_at(self, _key: str, entry: CacheEntry, _now: float) -> float:
+        return entry.stored_at + entry.ttl_s + self._keep_stale_s
 
     def _lookup(self, key: str) -> CacheEntry | None:
         if self._entries is None:
@@ -71,18 +73,35 @@ class ResponseCache:
         return self._lookup(key)
 
     def put(
-        self, key: str, kind: str, data: Any, fetched_at: datetime, *, size: int = 0
+        self,
+        key: str,
+        kind: str,
+        data: Any,
+        fetched_at: datetime,
+        *,
+        size: int = 0,
+        tag: bytes = b"",
     ) -> CacheEntry:
         """Keep an answer (``size``: its body's bytes; answers past ``max_entry_kb`` are
         served but not kept, so a few huge answers cannot crowd the memory)."""
-        entry = CacheEntry(data, fetched_at, self._clock.monotonic(), self.ttl_for(kind))
-        if (
-            self._entries is not None
-            and entry.ttl_s + self._keep_stale_s > 0
-            and size <= self._max_entry_bytes
-        ):
-            self._entries[key] = entry
+        entry = CacheEntry(data, fetched_at, self._clock.monotonic(), self.ttl_for(kind), tag=tag)
+        if size <= self._max_entry_bytes:
+            self._store(key, entry)
         return entry
+
+    def keep(
+        self, key: str, data: Any, fetched_at: datetime, ttl_s: float, *, tag: bytes = b""
+    ) -> CacheEntry:
+        """Keep a copy of an answer fetched elsewhere at ``fetched_at`` (a shared cache's):
+        it ages from then, not from now."""
+        age_s = max(0.0, (self._clock.now() - fetched_at).total_seconds())
+        entry = CacheEntry(data, fetched_at, self._clock.monotonic() - age_s, ttl_s, tag=tag)
+        self._store(key, entry)
+        return entry
+
+    def _store(self, key: str, entry: CacheEntry) -> None:
+        if self._entries is not None and entry.ttl_s + self._keep_stale_s > 0:
+            self._entries[key] = entry
 
     def forget(self, key: str) -> bool:
         """Drop the entry for ``key`` (fresh or stale); whether there was one."""

@@ -58,6 +58,7 @@ from bot.imgur.errors import (
 )
 from bot.imgur.ratelimit import RateLimits
 from bot.imgur.sansio import Request
+from bot.imgur.shared_cache import SharedCache
 
 log = logging.getLogger(__name__)
 
@@ -192,6 +193,7 @@ class ImgurClient:
         base_url: str | None = None,
         clock: Clock = _SYSTEM_CLOCK,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+        shared: SharedCache | None = None,
     ) -> None:
         self._transport = transport
         self._settings = settings
@@ -200,7 +202,9 @@ class ImgurClient:
         self._sleep = sleep
         default_base = settings.rapidapi_base_url if settings.commercial else settings.api_base_url
         self.base_url = (base_url or default_base).rstrip("/")
-        self._cache = ResponseCache(cache, clock)
+        # With a shared cache (Redis), answers go there and its local copy is the cache.
+        self._shared = shared
+        self._cache = ResponseCache(cache, clock) if shared is None else shared.local
         self._inflight: dict[str, asyncio.Task[Fetched]] = {}
         self._listeners: list[Listener] = []
         self._access_token: SecretStr | None = None
@@ -265,14 +269,18 @@ class ImgurClient:
         entry = self._cache.any(req.cache_key)
         return None if entry is None else self._from_entry(entry)
 
-    def forget(self, req: Request[Any]) -> bool:
+    async def forget(self, req: Request[Any]) -> bool:
         """Drop what the cache holds for ``req``, fresh or stale (a deleted image must not be
-        served from the cache, even stale). Whether there was anything."""
-        return req.cache_key is not None and self._cache.forget(req.cache_key)
+        served from the cache, even stale), shared cache included. Whether there was any."""
+        if req.cache_key is None:
+            return False
+        if self._shared is not None:
+            return await self._shared.forget(req.cache_key)
+        return self._cache.forget(req.cache_key)
 
     def _from_entry(self, entry: CacheEntry) -> Fetched:
-        stale = not self._cache.is_fresh(entry)
-        return Fetched(entry.data, entry.fetched_at, True, stale, entry.memo)
+        fresh = self._shared.is_fresh(entry) if self._shared else self._cache.is_fresh(entry)
+        return Fetched(entry.data, entry.fetched_at, True, not fresh, entry.memo)
 
     async def fetch(
         self,
@@ -290,12 +298,19 @@ class ImgurClient:
         if key is None:
             return await self._exchange(req, gate, None, body)
         if use_cache:
-            entry = self._cache.fresh(key)
+            if self._shared is None:
+                entry = self._cache.fresh(key)
+            else:
+                entry = await self._shared.fresh(key)
             if entry is not None:  # the hot path: fresh by definition, checked once
                 return Fetched(entry.data, entry.fetched_at, True, False, entry.memo)
         task = self._inflight.get(key)
         if task is None:
-            task = asyncio.create_task(self._exchange(req, gate, key, None))
+            if self._shared is not None and self._cache.ttl_for(req.kind) > 0:
+                exchange = self._exchange_leased(req, gate, key)
+            else:
+                exchange = self._exchange(req, gate, key, None)
+            task = asyncio.create_task(exchange)
             self._inflight[key] = task
             task.add_done_callback(partial(self._forget, key))
         # Shielded: one impatient caller must not cancel the answer the others await.
@@ -307,18 +322,28 @@ class ImgurClient:
         if not task.cancelled():
             task.exception()  # retrieved here, so an unawaited failure is not logged twice
 
+    async def _exchange_leased(self, req: Request[Any], gate: Gate | None, key: str) -> Fetched:
+        """``_exchange`` once across the processes sharing the cache: the lease's holder
+        asks Imgur; the others get its answer from the cache (``shared_cache.lease``)."""
+        assert self._shared is not None
+        async with self._shared.lease(key) as lease:
+            if lease.answer is not None:
+                entry = lease.answer
+                return Fetched(entry.data, entry.fetched_at, True, False, entry.memo)
+            return await self._exchange(req, gate, key, None)
+
     async def _exchange(
         self, req: Request[Any], gate: Gate | None, key: str | None, body: Body | None
     ) -> Fetched:
         try:
             data, size = await self._send(req, gate or free_gate, body)
         except QuotaExceeded:
-            stale = self._stale_for(key)
+            stale = await self._stale_for(key)
             if stale is None:
                 raise
             return stale
         except _STALE_WORTHY as exc:
-            stale = self._stale_for(key)
+            stale = await self._stale_for(key)
             if stale is None:
                 raise
             log.info("serving stale %s after %s", req.path, type(exc).__name__)
@@ -326,11 +351,16 @@ class ImgurClient:
         now = self._clock.now()
         if key is None:
             return Fetched(data, now)
-        entry = self._cache.put(key, req.kind, data, now, size=size)
+        if self._shared is not None:
+            entry = await self._shared.put(key, req.kind, data, now, size=size)
+        else:
+            entry = self._cache.put(key, req.kind, data, now, size=size)
         return Fetched(data, now, _memo=entry.memo)
 
-    def _stale_for(self, key: str | None) -> Fetched | None:
-        entry = self._cache.any(key) if key is not None else None
+    async def _stale_for(self, key: str | None) -> Fetched | None:
+        if key is None:
+            return None
+        entry = await self._shared.any(key) if self._shared else self._cache.any(key)
         if entry is None:
             return None
         return Fetched(entry.data, entry.fetched_at, True, True, entry.memo)

@@ -639,7 +639,7 @@ class UploadService:
         if rows:
             await self.records.mark_deleted(rows, by=None, at=self.clock.now().timestamp())
         for item in removed:
-            self._imgur.forget(*_cached_forms(item.result.id))
+            await self._imgur.forget(*_cached_forms(item.result.id))
         log.info(
             "an upload failed half-way (%s): %d file(s) removed from Imgur, %d left",
             type(failure).__name__,
@@ -750,7 +750,7 @@ class UploadService:
                     except NotFound:
                         pass  # deleted on Imgur already (by hand, or by an earlier try)
                 removed.append(target.id)
-                self._imgur.forget(*_cached_forms(target.imgur_id))
+                await self._imgur.forget(*_cached_forms(target.imgur_id))
         finally:
             if removed:
                 now = self.clock.now().timestamp()

@@ -86,8 +86,8 @@ async def test_forget_drops_a_cached_answer_fresh_or_stale(age_s):
     await client.get(sansio.image("cat"))
     clock.advance(age_s)
     assert client.peek(sansio.image("cat")) is not None
-    assert client.forget(sansio.image("cat"))
+    assert await client.forget(sansio.image("cat"))
     assert client.peek(sansio.image("cat")) is None
-    assert not client.forget(sansio.image("cat"))  # nothing left to forget
+    assert not await client.forget(sansio.image("cat"))  # nothing left to forget
     await client.get(sansio.image("cat"))
     assert transport.sent == 2  # asked again, not served from the cache
