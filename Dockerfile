@@ -37,7 +37,8 @@ WORKDIR /app
 USER 10001:10001
 VOLUME ["/data"]
 # Healthy only while the bot's heartbeat (every [run] heartbeat_s, 15 s) says the gateway is
-# connected and the database took a write; `docker inspect` shows the reason otherwise.
+# connected and the database took a write; `docker inspect` shows the reason otherwise. With
+# [metrics] port set (IMGURBOT_METRICS__PORT), the same check asks the bot's /healthz instead.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=60s --retries=3 \
     CMD ["imgurbot", "check", "--health"]
 ENTRYPOINT ["imgurbot"]

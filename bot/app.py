@@ -47,6 +47,7 @@ from bot.instance_lock import instance_lock
 from bot.invite import invite_line, invite_url, permissions_needed
 from bot.ledger import Ledger
 from bot.memes.service import MemeService
+from bot.metrics import BotMetrics, serving
 from bot.online import discord_api_url
 from bot.preflight import missing_token, run_failures, storage_failure
 from bot.store import Store
@@ -92,7 +93,7 @@ class ImgurBot(commands.Bot):
         intents = discord.Intents.none()
         intents.guilds = True
         self.clock_skew = ClockSkewWatch(clock)
-        options.setdefault("http_trace", self.clock_skew.trace_config())
+        trace = options.setdefault("http_trace", self.clock_skew.trace_config())
         super().__init__(
             command_prefix=commands.when_mentioned,
             intents=intents,
@@ -118,6 +119,8 @@ class ImgurBot(commands.Bot):
         self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
         self._extensions = tuple(extensions)
         self._sync_on_start = sync_on_start
+        self.metrics = BotMetrics()  # /metrics (bot.metrics), fed by events from here on
+        self.metrics.attach(self, trace)
 
     async def setup_hook(self) -> None:
         # Clicks on paginators from before a restart get an answer instead of a failure;
@@ -351,7 +354,9 @@ async def run_bot(config: Config) -> int:
                 bot, health_path(config.store.path), config.run.heartbeat_s, bot.clock
             )
             await heartbeat.start()
+            metrics = AsyncExitStack()
             try:
+                await metrics.enter_async_context(serving(bot, heartbeat, config.metrics))
                 runner = asyncio.create_task(bot.start(token))
                 stopper = asyncio.create_task(stopping.wait())
                 done, _ = await asyncio.wait({runner, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -363,6 +368,7 @@ async def run_bot(config: Config) -> int:
                 if not runner.cancelled() and runner.exception() is not None:
                     raise _explained(runner.exception(), config) from None
             finally:
+                await metrics.aclose()
                 await heartbeat.stop()
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):

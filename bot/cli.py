@@ -342,17 +342,25 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
 
 
 def check_health(config: Config) -> int:
-    """``check --health``: the configuration as ``check`` sees it, then the bot's heartbeat."""
+    """``check --health``: the configuration as ``check`` sees it, then the running bot's
+    ``/healthz`` when ``[metrics] port`` is set, else the heartbeat it writes."""
     import time
 
     from bot.health import describe_healthy, health_path, judge, read_report
     from bot.preflight import diagnose_store
 
     failures = config_failures(config)
-    report = read_report(health_path(Path(config.store.path)))
     now = time.time()
-    problems = judge(report, now)
-    if problems and (report is None or report.store_problem is None):
+    if config.metrics.port:
+        from bot.metrics import ask_healthz
+
+        problems, healthy_words, store_judged = ask_healthz(config.metrics)
+    else:
+        report = read_report(health_path(Path(config.store.path)))
+        problems = judge(report, now)
+        healthy_words = "" if report is None else describe_healthy(report, now)
+        store_judged = report is not None and report.store_problem is not None
+    if problems and not store_judged:
         # Not running (or stuck): say why the database would stop it, if it would.
         storage = diagnose_store(config.store)
         if storage is not None:
@@ -363,8 +371,7 @@ def check_health(config: Config) -> int:
         print(f"imgurbot: unhealthy: {problem}", file=sys.stderr)
     if failures or problems:
         return 1
-    assert report is not None
-    print(describe_healthy(report, now))
+    print(healthy_words)
     return ExitStatus.OK
 
 

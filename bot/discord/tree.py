@@ -128,6 +128,23 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
     return "", True
 
 
+def outcome_of(error: BaseException, unexpected: bool) -> str:
+    """How a failed command counts in the metrics: ``rejected`` (the member's input, a check,
+    a cooldown), ``refused`` (the quota ledger), ``failed`` (Imgur, the database, a timeout)
+    or ``error`` (a bug: logged with an error id)."""
+    if unexpected:
+        return "error"
+    if isinstance(error, app_commands.CommandInvokeError):
+        error = error.original
+    if isinstance(error, UploadIncomplete):
+        error = error.cause
+    if isinstance(error, QuotaExceeded):
+        return "refused"
+    if isinstance(error, imgur.ImgurError | StoreUnavailable | TimeoutError):
+        return "failed"
+    return "rejected"
+
+
 class ImgurTree(app_commands.CommandTree["ImgurBot"]):
     """Adds the shutdown gate and the single error handler."""
 
@@ -137,6 +154,7 @@ class ImgurTree(app_commands.CommandTree["ImgurBot"]):
         if self.accepting:
             return True
         if interaction.type is discord.InteractionType.application_command:
+            interaction.extras["outcome"] = "restarting"
             await reply_privately(interaction, "The bot is restarting. Try again in a minute.")
         return False
 
@@ -145,10 +163,14 @@ class ImgurTree(app_commands.CommandTree["ImgurBot"]):
         # shutdown waits for it. discord.py has no public after-command hook for this, so
         # its private ``_call`` is wrapped (checked against CHECKED_AGAINST_DISCORD_PY).
         async with self.client.inflight.track():
-            return await super()._call(interaction)
+            if interaction.type is not discord.InteractionType.application_command:
+                return await super()._call(interaction)
+            with self.client.metrics.command(interaction):  # counted, timed (bot.metrics)
+                return await super()._call(interaction)
 
     async def on_error(self, interaction: Interaction, error: app_commands.AppCommandError) -> None:
         message, unexpected = describe_error(error)
+        interaction.extras["outcome"] = outcome_of(error, unexpected)
         if unexpected:
             error_id = secrets.token_hex(4)
             original = getattr(error, "original", error)

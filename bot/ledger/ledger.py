@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 
 from bot.clock import Clock, SystemClock
 from bot.config import LedgerSettings
+from bot.errors import QuotaExceeded
 from bot.imgur.errors import ImgurError, NoAnswer, RateLimited
 from bot.imgur.ratelimit import RateLimits
 from bot.ledger import records
@@ -253,6 +254,8 @@ class Ledger:
         self._pending: set[asyncio.Future[Any]] = set()
         self._capacity_lock = asyncio.Lock()
         self._stop_listening: Callable[[], Awaitable[None]] | None = None
+        # Told of every refusal (``bot.metrics`` counts them by scope); must be quick.
+        self.refusal_watchers: list[Callable[[QuotaExceeded], None]] = []
 
     @classmethod
     async def open(
@@ -431,7 +434,14 @@ class Ledger:
         now = self._now()
         # The decision and the reservation are one synchronous step: no other task runs
         # between them, so concurrent charges cannot over-grant.
-        grant = self.book.admit(guild_id, user_id, cost, kind, now=now, command=command, post=post)
+        try:
+            grant = self.book.admit(
+                guild_id, user_id, cost, kind, now=now, command=command, post=post
+            )
+        except QuotaExceeded as refusal:
+            for watcher in self.refusal_watchers:
+                watcher(refusal)
+            raise
         try:
             written = self.store.queue_write([records.insert_charge(grant, owner=self.owner)])
         except BaseException:

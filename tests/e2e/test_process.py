@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import socket
 import sys
 from pathlib import Path
 
+import aiohttp
 from processes import assert_failure, imgurbot_async, read_until, start, stop
 
 from bot.failures import ExitStatus
@@ -199,3 +201,42 @@ async def test_imgurbot_invite_prints_the_link_with_both_scopes_and_the_permissi
     assert chosen.stdout.strip().endswith("&guild_id=987654321&disable_guild_select=true")
     assert "View Channels, Send Messages" in plain.stderr
     assert "Traceback" not in plain.output + chosen.output
+
+
+async def test_metrics_and_healthz_are_served_and_redis_away_is_said_once(tmp_path, closed_port):
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=5)) as emu:
+        guild = fd.add_guild("metrics")
+        channel = fd.add_channel(guild, "general")
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            port = probe.getsockname()[1]
+        env = run_env(
+            fd, emu, tmp_path,
+            IMGURBOT_DISCORD__DEV_GUILD_ID=guild.id,
+            IMGURBOT_DISCORD__COOLDOWN_PER_USER_S="0",
+            IMGURBOT_METRICS__PORT=str(port),
+            # A shared cache that never answers: every command is still answered.
+            IMGURBOT_CACHE__REDIS_URL=f"redis://:hunter2@127.0.0.1:{closed_port}/0",
+        )  # fmt: skip
+        bot = await start("run", env=env, cwd=tmp_path)
+        try:
+            said = await read_until(bot, "commands")
+            assert f"serving /metrics and /healthz on http://127.0.0.1:{port}" in said
+            health = await poll_health(env, tmp_path, until=0)
+            assert f"(http://127.0.0.1:{port}/healthz, pid {bot.pid})" in health.stdout
+            for _ in range(2):
+                record = await fd.slash("imgur", "frontpage", channel=channel)
+                await record.wait_done(timeout=15)
+                assert not record.original.ephemeral
+            async with (
+                aiohttp.ClientSession() as http,
+                http.get(f"http://127.0.0.1:{port}/metrics") as response,
+            ):
+                text = await response.text()
+            assert 'imgurbot_commands_total{command="imgur frontpage",outcome="ok"} 2.0' in text
+            assert emu.stats.api_calls == 1  # the second answer came from the bot's own cache
+        finally:
+            code, rest = await stop(bot)
+        log = said + rest
+        assert code == 0, log
+        assert log.count("cannot be reached") == 1 and "hunter2" not in log
