@@ -16,16 +16,16 @@ from .conftest import CLIENT_ID
 from .helpers import item_id_of
 
 
-async def test_the_bot_and_another_process_share_answers_through_redis(start_world) -> None:
-    from conftest import TEST_REDIS_URL, require_redis
-
-    await require_redis()
-    world = await start_world(CACHE__REDIS_URL=TEST_REDIS_URL)
+async def test_the_bot_and_another_process_share_answers_through_redis(
+    start_world, redis_prefix
+) -> None:
+    redis_url = redis_prefix[0]  # the test Redis (the bot's keys have its own prefix)
+    world = await start_world(CACHE__REDIS_URL=redis_url)
     namespace = namespace_for(CLIENT_ID, world.emu.base_url)
     prefix = f"imgurbot:cache:{namespace}"
-    redis = aioredis.Redis.from_url(TEST_REDIS_URL)
-    settings = CacheSettings(redis_url=TEST_REDIS_URL)
-    shared = SharedCache.from_url(TEST_REDIS_URL, settings, world.bot.clock, namespace=namespace)
+    redis = aioredis.Redis.from_url(redis_url)
+    settings = CacheSettings(redis_url=redis_url)
+    shared = SharedCache.from_url(redis_url, settings, world.bot.clock, namespace=namespace)
     other = aiohttp_client(
         None, ImgurSettings(), settings, Secrets(imgur_client_id=SecretStr(CLIENT_ID)),
         base_url=world.emu.base_url, shared=shared,
