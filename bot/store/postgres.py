@@ -91,7 +91,8 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool, connect: Any = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, connect: Any = None, settings: Any = None) -> None:
+        self.settings = settings  # the [store] settings it was opened with, if any
         self._pool = pool
         self._connect = connect  # opens the one connection every listener shares
         self._closed = False
@@ -113,19 +114,24 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
         schema: str | None = None,
+        settings: Any = None,
     ) -> PostgresStore:
         """Connect a pool to ``url`` and apply ``migrations``. ``schema`` puts every table
         in that PostgreSQL schema (tests use one each)."""
-        settings = {"search_path": schema} if schema else None
+        server_settings = {"search_path": schema} if schema else None
         try:
             pool = await asyncpg.create_pool(
-                dsn=url, min_size=min_size, max_size=max_size, server_settings=settings
+                dsn=url, min_size=min_size, max_size=max_size, server_settings=server_settings
             )
+        except asyncpg.PostgresError as exc:  # a wrong user, password or database name
+            reason = f"the database server refused the connection ({exc})"
+            raise StoreUnavailable(reason, exc) from exc
         except Exception as exc:
             raise _translate(exc) from exc
         store = cls(
             pool,
-            connect=lambda: asyncpg.connect(dsn=url, server_settings=settings),
+            connect=lambda: asyncpg.connect(dsn=url, server_settings=server_settings),
+            settings=settings,
         )
         try:
             for schema_ in migrations:
