@@ -15,10 +15,11 @@ process always reads what it wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -163,6 +164,14 @@ class PostgresStore:
         except TimeoutError:
             log.warning("PostgreSQL connections still busy after 10 s: closed anyway")
             self._pool.terminate()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """One of the pool's connections, for work the portable verbs cannot express (a
+        bulk copy in one transaction)."""
+        self._check_open()
+        async with self._pool.acquire() as conn:
+            yield conn
 
     async def __aenter__(self) -> PostgresStore:
         return self

@@ -179,3 +179,17 @@ async def test_a_postgresql_database_that_does_not_exist_is_said_with_status_4(
     words = 'PostgreSQL refused the connection: database "imgurbot_no_such_database"'
     assert_failure(checked, ExitStatus.STORAGE, words)
     assert_failure(ran, ExitStatus.STORAGE, words)
+
+
+def test_migrate_says_what_it_needs_and_where_it_could_not_go(place, closed_port):
+    database = place / "imgurbot.db"
+    make_database(database)
+    env = {"IMGURBOT_STORE__PATH": f'"{database}"'}
+    nowhere = imgurbot("migrate", env=env, cwd=place)
+    assert_failure(nowhere, ExitStatus.CONFIG, "migrate needs the PostgreSQL database")
+    with_password = imgurbot("migrate", "--to", "postgresql://u:hunter2@h/db", env=env, cwd=place)
+    assert_failure(with_password, ExitStatus.CONFIG, "must not hold a password")
+    assert "hunter2" not in with_password.output
+    down = f"postgresql://imgurbot@127.0.0.1:{closed_port}/imgurbot"
+    unreachable = imgurbot("migrate", "--to", down, env=env, cwd=place)
+    assert_failure(unreachable, ExitStatus.UNREACHABLE, "the PostgreSQL server refused to connect")

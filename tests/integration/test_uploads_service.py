@@ -26,7 +26,6 @@ from bot.config import (
     ImgurSettings,
     LedgerSettings,
     Secrets,
-    StoreSettings,
     UploadSettings,
 )
 from bot.errors import QuotaExceeded
@@ -98,7 +97,8 @@ def ledger_settings() -> LedgerSettings:
 
 
 @pytest.fixture
-async def env(tmp_path, ledger_settings) -> AsyncIterator[Env]:
+async def env(tmp_path, ledger_settings, open_store) -> AsyncIterator[Env]:
+    """The service on each engine in turn."""
     clock = FakeClock()
     temp_dir = tmp_path / "uploads"
     async with (
@@ -106,7 +106,7 @@ async def env(tmp_path, ledger_settings) -> AsyncIterator[Env]:
         FakeDiscord(token="t") as fd,
         aiohttp.ClientSession() as session,
     ):
-        store = await Store.open(StoreSettings(path=tmp_path / "bot.db"))
+        store = await open_store()
         ledger = await Ledger.open(store, ledger_settings, clock=clock)
         client = aiohttp_client(
             session,
@@ -126,7 +126,6 @@ async def env(tmp_path, ledger_settings) -> AsyncIterator[Env]:
                 yield Env(emu, fd, store, ledger, client, access, service, temp_dir)
             finally:
                 await ledger.close()
-                await store.close()
         assert list(temp_dir.iterdir()) == []  # every temporary file is gone
 
 
