@@ -364,9 +364,7 @@ async def run_bot(config: Config) -> int:
                     'not Imgur: [imgur] use_emulator = "always"',
                     bot.imgur_backend.base_url,
                 )
-            heartbeat = Heartbeat(
-                bot, health_path(config.store.path), config.run.heartbeat_s, bot.clock
-            )
+            heartbeat = Heartbeat(bot, health_path(config.store), config.run.heartbeat_s, bot.clock)
             await heartbeat.start()
             try:
                 runner = asyncio.create_task(bot.start(token))

@@ -362,7 +362,7 @@ def check_health(config: Config) -> int:
     from bot.preflight import diagnose_store
 
     failures = config_failures(config)
-    report = read_report(health_path(Path(config.store.path)))
+    report = read_report(health_path(config.store))
     now = time.time()
     problems = judge(report, now)
     if problems and (report is None or report.store_problem is None):

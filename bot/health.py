@@ -28,6 +28,7 @@ from bot.store import Schema, StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
+    from bot.config import StoreSettings
 
 log = logging.getLogger(__name__)
 
@@ -63,7 +64,12 @@ class HealthReport:
         return cls(**json.loads(text))
 
 
-def health_path(database: Path) -> Path:
+def health_path(store: StoreSettings) -> Path:
+    """Where the running bot writes its health: beside the SQLite file; on PostgreSQL,
+    beside where that file would be, one per process (several may share a machine)."""
+    database = Path(store.path)
+    if store.url:
+        return database.with_name(f"{store.process_name or 'bot'}.health.json")
     return database.with_name(database.name + ".health.json")
 
 
