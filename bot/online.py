@@ -82,4 +82,16 @@ async def check_online(config: Config) -> list[Failure]:
             # A refused Client-ID is the configuration's; no answer, or an error, Imgur's.
             status = ExitStatus.CONFIG if isinstance(exc, AuthError) else ExitStatus.UNREACHABLE
             failures.append(Failure(status, f"Imgur check failed: {exc.message}"))
+    if config.cache.redis_url:
+        from bot.imgur.shared_cache import describe_url, ping
+
+        where = describe_url(config.cache.redis_url)
+        problem = await ping(config.cache.redis_url)
+        if problem is None:
+            print(f"redis ok: the shared cache at {where} answers")
+        else:  # not a failure: the bot runs without it, each process with its own cache
+            print(
+                f"redis: the shared cache at {where} cannot be reached ({problem}); the bot "
+                "still runs, each process with its own cache, and shares once it answers"
+            )
     return failures

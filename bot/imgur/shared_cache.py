@@ -74,6 +74,23 @@ def describe_url(url: str) -> str:
     return f"{parts.scheme}://{host}{port}{parts.path}"
 
 
+async def ping(url: str, timeout_s: float = 3.0) -> str | None:
+    """Why Redis at ``url`` does not answer (``imgurbot check --online``), or None."""
+    import redis.asyncio as aioredis
+
+    client = aioredis.Redis.from_url(
+        url, socket_connect_timeout=timeout_s, socket_timeout=timeout_s
+    )
+    try:
+        await client.ping()
+    except Exception as exc:  # whatever it is, it is the answer
+        return type(exc).__name__ + (f": {exc}" if "://" not in str(exc) else "")
+    finally:
+        with suppress(Exception):
+            await client.aclose()
+    return None
+
+
 @dataclass
 class Lease:
     """What ``SharedCache.lease`` found: another process's answer, or the right to fetch."""

@@ -22,6 +22,7 @@ from bot.activity import ImgurCall
 from bot.cli import check_health
 from bot.clock import SystemClock
 from bot.config import MetricsSettings
+from bot.failures import ExitStatus, Failure
 from bot.health import Heartbeat
 from bot.metrics import BotMetrics, MetricsServer, gateway_latencies
 
@@ -166,3 +167,13 @@ async def test_check_health_asks_healthz_when_the_metrics_port_is_on(served, cap
     assert await asyncio.to_thread(check_health, config) == 1
     err = capsys.readouterr().err
     assert f"nothing answers on {server.url}/healthz" in err and "not running" in err
+
+
+async def test_a_metrics_port_already_taken_is_said_in_words(served) -> None:
+    world, server = served
+    with pytest.raises(Failure) as caught:
+        await MetricsServer(world.bot, server.heartbeat, "127.0.0.1", server.port).start()
+    assert caught.value.status == ExitStatus.IN_USE
+    first, todo = caught.value.lines
+    assert first.startswith(f"cannot serve /metrics and /healthz on 127.0.0.1:{server.port}")
+    assert "IMGURBOT_METRICS__PORT" in todo

@@ -292,3 +292,28 @@ def test_check_online_with_discord_unreachable_exits_3(tmp_path, closed_port):
     result = imgurbot("check", "--online", env=env, cwd=tmp_path)
     assert_failure(result, ExitStatus.UNREACHABLE, "cannot reach Discord", "connection refused")
     assert "imgur ok" in result.stdout  # the other service is still checked
+
+
+async def test_check_online_says_whether_the_shared_cache_answers(
+    tmp_path, closed_port, redis_prefix
+):
+    env = {
+        "DISCORD_TOKEN": MARKER,
+        "IMGURBOT_IMGUR__USE_EMULATOR": "always",
+        "IMGURBOT_DISCORD__API_BASE_URL": f"http://127.0.0.1:{closed_port}/api/v10",
+        "IMGURBOT_STORE__PATH": f'"{tmp_path / "db.sqlite"}"',
+        "IMGURBOT_CACHE__REDIS_URL": redis_prefix[0],
+    }
+    up = await imgurbot_async("check", "--online", env=env, cwd=tmp_path)
+    from bot.imgur.shared_cache import describe_url
+
+    assert f"redis ok: the shared cache at {describe_url(redis_prefix[0])} answers" in up.stdout
+
+    env["IMGURBOT_CACHE__REDIS_URL"] = f"redis://:hunter2@127.0.0.1:{closed_port}/0"
+    down = await imgurbot_async("check", "--online", env=env, cwd=tmp_path)
+    assert f"the shared cache at redis://127.0.0.1:{closed_port}/0 cannot be reached" in (
+        down.stdout
+    )
+    assert "still runs" in down.stdout and "hunter2" not in down.output
+    # Redis away is no failure (the bot runs without it): the status is Discord's alone.
+    assert down.returncode == up.returncode == ExitStatus.UNREACHABLE
