@@ -237,15 +237,20 @@ async def test_answers_past_the_size_cap_are_not_shared(
 
 
 async def test_without_redis_answers_are_served_and_it_is_said_once(
-    cluster: Processes, closed_port: int, caplog: pytest.LogCaptureFixture
+    emu: Emulator, closed_port: int, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.INFO, logger=LOGGER)
-    a = cluster.open(url=f"redis://:hunter2@127.0.0.1:{closed_port}/0")
-    first = await a.fetch(sansio.gallery())
-    again = await a.fetch(sansio.gallery())  # from this process's own cache
-    other = await a.fetch(sansio.gallery_search("dogs"))
+    # No Redis needed: this one is about Redis not answering.
+    cluster = Processes(emu, f"redis://:hunter2@127.0.0.1:{closed_port}/0", "unused")
+    try:
+        a = cluster.open()
+        first = await a.fetch(sansio.gallery())
+        again = await a.fetch(sansio.gallery())  # from this process's own cache
+        other = await a.fetch(sansio.gallery_search("dogs"))
+    finally:
+        await cluster.close()
     assert first.data and again.from_cache and again.data == first.data and other.data
-    assert calls(cluster.emu) == 2
+    assert calls(emu) == 2
     lines = [r for r in caplog.records if r.name == LOGGER]
     assert len(lines) == 1 and lines[0].levelno == logging.WARNING
     assert "cannot be reached" in lines[0].getMessage()
