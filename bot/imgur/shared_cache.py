@@ -260,7 +260,8 @@ class SharedCache:
         tag = secrets.token_bytes(_TAG_BYTES)
         entry = self.local.put(key, kind, data, fetched_at, size=size, tag=tag)
         keep_ms = int((entry.ttl_s + self._keep_stale_s) * 1000)
-        if self.local.enabled and keep_ms > 0 and size <= self._max_entry_bytes:
+        # Kinds never fresh (credits: the ledger wants today's figures) are not shared.
+        if self.local.enabled and entry.ttl_s > 0 and keep_ms > 0 and size <= self._max_entry_bytes:
             with suppress(_Unavailable):
                 await self._call(self._redis.set, self.answer_key(key), self._encode(entry, tag),
                                  px=keep_ms)  # fmt: skip

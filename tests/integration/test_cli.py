@@ -305,9 +305,16 @@ async def test_check_online_says_whether_the_shared_cache_answers(
         "IMGURBOT_CACHE__REDIS_URL": redis_prefix[0],
     }
     up = await imgurbot_async("check", "--online", env=env, cwd=tmp_path)
+    import redis.asyncio as aioredis
+
     from bot.imgur.shared_cache import describe_url
 
     assert f"redis ok: the shared cache at {describe_url(redis_prefix[0])} answers" in up.stdout
+    redis = aioredis.Redis.from_url(redis_prefix[0])
+    try:  # the check asked Imgur for today's credits, which are never shared
+        assert not [k async for k in redis.scan_iter(match="imgurbot:cache:*:/3/credits")]
+    finally:
+        await redis.aclose()
 
     env["IMGURBOT_CACHE__REDIS_URL"] = f"redis://:hunter2@127.0.0.1:{closed_port}/0"
     down = await imgurbot_async("check", "--online", env=env, cwd=tmp_path)
