@@ -241,8 +241,9 @@ async def cluster_day(
                     limit=1 << 28,  # the last message holds every request key asked
                 )  # fmt: skip
                 running.append(Process(proc))
-            for process in running:
-                await process.receive()  # ready
+                # One at a time: processes migrating a fresh schema at once collide in
+                # PostgreSQL (CREATE TABLE IF NOT EXISTS is not safe against itself).
+                await running[-1].receive()  # ready
             started = time.perf_counter()
             slices: dict[int, list[list[list[Any]]]] = {}
             for cmd in trace:
