@@ -330,7 +330,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     from bot.preflight import diagnose_store, missing_token
 
     failures = config_failures(config)
-    storage = diagnose_store(config.store)
+    storage = diagnose_store(config.store, config.secrets.pgpassword)
     if storage is not None:
         failures.append(storage)
     for failure in failures:
@@ -367,7 +367,7 @@ def check_health(config: Config) -> int:
     problems = judge(report, now)
     if problems and (report is None or report.store_problem is None):
         # Not running (or stuck): say why the database would stop it, if it would.
-        storage = diagnose_store(config.store)
+        storage = diagnose_store(config.store, config.secrets.pgpassword)
         if storage is not None:
             failures.append(storage)
     for failure in failures:
@@ -427,7 +427,8 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Failure(ExitStatus.CONFIG, f"--to: {exc.errors()[0]['msg']}") from None
     source = config.store.model_copy(update={"url": None, "path": args.source or config.store.path})
-    done = asyncio.run(migrate(source, target, progress=print))
+    password = config.secrets.pgpassword
+    done = asyncio.run(migrate(source, target, progress=print, password=password))
     for table, rows in done.already.items():
         print(f"{table}: {rows} row(s) already there")
     print(
