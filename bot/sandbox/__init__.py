@@ -1,0 +1,64 @@
+"""``imgurbot sandbox``: try every command in a browser, with no Discord or Imgur account.
+
+The Imgur emulator, the fake Discord and the real bot run in this process
+(``bot.sandbox.world``); a small web server (``bot.sandbox.server``) serves a page that looks
+and behaves like a Discord channel, plus what happened underneath. The page is plain HTML,
+CSS and JavaScript in ``static/``: no build step and nothing fetched from the internet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+import webbrowser
+
+from aiohttp import web
+
+from bot.sandbox.server import build_app
+from bot.sandbox.world import Sandbox
+
+log = logging.getLogger(__name__)
+
+LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+async def serve_sandbox(host: str, port: int, *, open_browser: bool = False) -> int:
+    """Run the sandbox until SIGINT or SIGTERM; print its address when it is ready."""
+    loop = asyncio.get_running_loop()
+    stopping = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stopping.set)
+    try:
+        async with Sandbox() as sandbox:
+            app = build_app(sandbox, loopback_only=host in LOOPBACK)
+            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            await runner.setup()
+            try:
+                site = web.TCPSite(runner, host, port)
+                await site.start()
+                bound = runner.addresses[0][1]
+                shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+                url = f"http://{shown}:{bound}/"
+                log.info(
+                    "sandbox ready in %.2f s (emulator, fake Discord and bot started; first "
+                    "command answered)",
+                    sandbox.started_in_s,
+                )
+                print(f"imgurbot sandbox: open {url}  (Ctrl-C stops it)", flush=True)
+                if host not in LOOPBACK:
+                    print(
+                        f"imgurbot sandbox: listening on {host}: anyone who can reach this "
+                        "machine's port can use it",
+                        flush=True,
+                    )
+                if open_browser:
+                    await loop.run_in_executor(None, webbrowser.open, url)
+                await stopping.wait()
+                log.info("stopping the sandbox")
+            finally:
+                await runner.cleanup()
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.remove_signal_handler(sig)
+    return 0
