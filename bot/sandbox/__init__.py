@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+import time
 import webbrowser
 
 from aiohttp import web
@@ -23,8 +24,13 @@ log = logging.getLogger(__name__)
 LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-async def serve_sandbox(host: str, port: int, *, open_browser: bool = False) -> int:
-    """Run the sandbox until SIGINT or SIGTERM; print its address when it is ready."""
+async def serve_sandbox(
+    host: str, port: int, *, open_browser: bool = False, since: float | None = None
+) -> int:
+    """Run the sandbox until SIGINT or SIGTERM; print its address when it is ready.
+
+    ``since`` (a ``time.monotonic()`` reading, the process's start) is where the logged
+    start-up time counts from: to the bot's first answered command."""
     loop = asyncio.get_running_loop()
     stopping = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -40,9 +46,11 @@ async def serve_sandbox(host: str, port: int, *, open_browser: bool = False) -> 
                 bound = runner.addresses[0][1]
                 shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
                 url = f"http://{shown}:{bound}/"
+                total = time.monotonic() - since if since is not None else sandbox.started_in_s
                 log.info(
-                    "sandbox ready in %.2f s (emulator, fake Discord and bot started; first "
-                    "command answered)",
+                    "sandbox ready: first command answered %.2f s after start (%.2f s to start "
+                    "the emulator, the fake Discord and the bot and have it answer)",
+                    total,
                     sandbox.started_in_s,
                 )
                 print(f"imgurbot sandbox: open {url}  (Ctrl-C stops it)", flush=True)

@@ -388,10 +388,16 @@ function optionField(o) {
     h("label", { for: id, class: o.required ? "required" : "" }, o.name), input);
 }
 
+const pendingUploads = new Set();  // a command waits for its files to reach the CDN
+
 async function uploadOption(name, input) {
   const file = input.files[0];
-  if (!file) { delete state.optionFiles[name]; return; }
-  const uploaded = await attempt(() => upload(file));
+  delete state.optionFiles[name];
+  if (!file) return;
+  const work = attempt(() => upload(file));
+  pendingUploads.add(work);
+  const uploaded = await work;
+  pendingUploads.delete(work);
   if (uploaded) state.optionFiles[name] = uploaded.id;
 }
 
@@ -444,11 +450,13 @@ async function submit(event) {
   }
   if (state.command) {
     const leaf = state.command;
+    await Promise.all([...pendingUploads]);
     const ok = await attempt(() => api("POST", "/api/slash", { user: state.me, channel: view_channel(),
       name: leaf.name, path: leaf.path, options: optionValues() }));
     if (ok) cancelCommand();
     return;
   }
+  await Promise.all([...pendingUploads]);
   const content = $("input").value;
   const ok = await attempt(() => api("POST", "/api/post", { user: state.me, channel: view_channel(),
     content, attachments: state.attachments.map((a) => a.id) }));
@@ -478,11 +486,15 @@ $("input").addEventListener("keydown", (e) => {
 });
 $("command-cancel").addEventListener("click", cancelCommand);
 $("attach").addEventListener("change", async (e) => {
-  for (const file of e.target.files) {
-    const uploaded = await attempt(() => upload(file));
+  const files = [...e.target.files];
+  e.target.value = "";
+  for (const file of files) {
+    const work = attempt(() => upload(file));
+    pendingUploads.add(work);
+    const uploaded = await work;
+    pendingUploads.delete(work);
     if (uploaded) state.attachments.push(uploaded);
   }
-  e.target.value = "";
   renderChips();
 });
 $("member").addEventListener("change", (e) => {
