@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from bot.config import Config
 
 log = logging.getLogger("imgurbot")
+PROCESS_STARTED = time.monotonic()  # as near the start as this module can note it
 
 DEMO_HEADER = (
     "imgurbot: DISCORD_TOKEN is not set, so here is a demo instead of the bot: the front page "
@@ -460,7 +462,9 @@ def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
     from bot.sandbox import serve_sandbox
 
     try:
-        return asyncio.run(serve_sandbox(args.host, args.port, open_browser=args.open))
+        return asyncio.run(
+            serve_sandbox(args.host, args.port, open_browser=args.open, since=PROCESS_STARTED)
+        )
     except OSError as exc:
         raise _listen_failure(exc, args.host, args.port, "another sandbox") from None
 
