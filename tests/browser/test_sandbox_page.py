@@ -8,6 +8,7 @@ is really gone).
 from __future__ import annotations
 
 import io
+import os
 import re
 
 import pytest
@@ -76,6 +77,9 @@ async def test_search_shows_an_embed_and_the_buttons_turn_its_pages(page, served
     await expect(page.locator("#guild-credits")).not_to_have_text("0")
     await page.click("[data-tab=discord]")
     await expect(page.locator("#discord-log li", has_text="/interactions/").first).to_be_visible()
+    if os.environ.get("IMGURBOT_SCREENSHOT"):  # `make screenshot`: the README's picture
+        await page.click("[data-tab=imgur]")
+        await page.screenshot(path=os.environ["IMGURBOT_SCREENSHOT"])
 
 
 async def test_another_member_cannot_turn_someone_elses_pages(page, served):
