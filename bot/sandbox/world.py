@@ -406,7 +406,7 @@ class Sandbox:
         self.clock.skip(seconds)
         report = await self.bot.highlights.run_due()
         await self.bot.highlights.sync_timers()
-        return {"skipped_s": seconds, "ran": str(report)}
+        return {"skipped_s": seconds, "ran": _run_words(report)}
 
     # -- faults ------------------------------------------------------------------------------
 
@@ -457,3 +457,19 @@ class Sandbox:
 
 
 _TYPE_WORDS = {INTEGER: "whole number", NUMBER: "number", BOOLEAN: "yes or no"}
+
+
+def _run_words(report) -> str:
+    """A highlights ``RunReport`` as the page says it."""
+    if not report.eventful:
+        return "no highlights feed was due"
+    parts = [f"{report.posted} feed(s) posted"]
+    if report.empty:
+        parts.append(f"{report.empty} had nothing new")
+    if report.missed:
+        parts.append(f"{report.missed} skipped runs older than the grace window")
+    if report.retrying:
+        parts.append(f"{report.retrying} will retry")
+    if report.paused:
+        parts.append(f"paused: feed {', '.join(f'#{f}' for f in report.paused)}")
+    return "; ".join(parts)

@@ -69,6 +69,7 @@ async def test_skipping_ahead_makes_a_scheduled_highlight_arrive_now(sandbox):
     outcome = await sandbox.skip(None)
 
     assert 0 < outcome["skipped_s"] <= 86400 + 1
+    assert outcome["ran"] == "1 feed(s) posted"
     posted = await sandbox.fd.wait_for_message(
         general, lambda m: m.interaction_id is None and m.embeds, timeout=15
     )

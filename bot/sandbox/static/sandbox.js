@@ -205,15 +205,31 @@ function safeUrl(url) {
 }
 
 // Discord markdown, the parts the bot uses: links, bold, italics, code, <t:…> timestamps.
+const escape = (text) => String(text).replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+
 function markdown(text) {
   const span = document.createElement("span");
-  const escaped = text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+  const escaped = escape(text);
   span.innerHTML = escaped
+    .replace(/&#60;#(\d+)&#62;/g, (all, id) => {
+      const channel = state.channels.find((c) => c.id === id);
+      return channel ? `<b>#${escape(channel.name)}</b>` : all;
+    })
+    .replace(/&#60;@!?(\d+)&#62;/g, (all, id) => {
+      const who = person(id) || (state.bot && state.bot.id === id ? state.bot : null);
+      return who ? `<b>@${escape(who.name)}</b>` : all;
+    })
     .replace(/&#60;t:(\d+)(?::([tTdDfFR]))?&#62;/g, (_, s) => new Date(Number(s) * 1000).toLocaleString())
     .replace(/\[([^\]]+)\]\((?:&#60;)?([^)\s]+?)(?:&#62;)?\)/g, (all, label, url) => {
       const decoded = url.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(n));
       return safeUrl(decoded) ? `<a href="${url}" target="_blank" rel="noopener">${label}</a>` : all;
     })
+    .replace(/(^|[\s(])&#60;((?:https?:\/\/|\/)[^\s&]+)&#62;|(^|[\s(])(https?:\/\/[^\s<&]+)/g,
+      (all, lead1, bracketed, lead2, bare) => {
+        const url = bracketed || bare;
+        const shown = url.startsWith("/") ? `${location.origin}${url}` : url;
+        return `${lead1 || lead2 || ""}<a href="${url}" target="_blank" rel="noopener">${shown}</a>`;
+      })
     .replace(/\*\*([^*]+)\*\*/g, "<b>$1</b>")
     .replace(/(^|[^*])\*([^*\n]+)\*/g, "$1<i>$2</i>")
     .replace(/`([^`]+)`/g, "<code>$1</code>");
@@ -368,8 +384,9 @@ function optionField(o) {
     input = h("select", common, h("option", { value: "" }, "(default)"),
       h("option", { value: "true" }, "True"), h("option", { value: "false" }, "False"));
   } else if (o.type === 7) {
-    input = h("select", common, h("option", { value: "" }, "(this channel)"),
-      state.channels.map((c) => h("option", { value: c.id }, `#${c.name}`)));
+    const here = state.view === "guild" ? state.channel : null;  // Discord suggests this one
+    input = h("select", common, o.required ? null : h("option", { value: "" }, "(none)"),
+      state.channels.map((c) => h("option", { value: c.id, selected: c.id === here }, `#${c.name}`)));
   } else if (o.type === 6 || o.type === 9) {
     input = h("select", common, h("option", { value: "" }, "(nobody)"),
       state.people.map((p) => h("option", { value: p.id }, p.name)));
