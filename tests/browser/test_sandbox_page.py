@@ -165,3 +165,41 @@ async def test_an_injected_imgur_429_is_answered_in_words(page, served):
     await expect(note).not_to_contain_text("Traceback")
     await page.steps.step("answered")
     assert served.sandbox.emu.stats.faults_applied["rate_limited_429"] >= 1
+
+
+async def test_completion_offers_what_the_member_may_use_and_the_bots_autocomplete(page, served):
+    await page.fill("#input", "/high")
+    await expect(page.locator("#suggestions")).to_contain_text("no command matches")
+    await be(page, served.sandbox.people.moderator)  # Manage Server: /highlights appears
+    await page.fill("#input", "/high")
+    await expect(page.locator("[data-command='/highlights add']")).to_be_visible()
+
+    await page.fill("#input", "/imgur tag")
+    await page.click("[data-command='/imgur tag']")
+    await page.fill("#opt-name", "c")
+    choices = page.locator(".choices button")
+    await expect(choices.first).to_be_visible()  # answered by the bot, as you type
+    offered = await choices.all_inner_texts()
+    tags = {t for post in served.sandbox.emu.data.posts for t in post.tags}
+    assert offered and all(name.split(" ")[0].lower() in tags for name in offered), offered
+    await page.steps.step("autocompleted")
+
+
+async def test_a_message_menu_uploads_the_picture_on_a_members_message(page, served):
+    await page.set_input_files(
+        "#attach", files=[{"name": "mine.png", "mimeType": "image/png", "buffer": picture()}]
+    )
+    await expect(page.locator(".chip")).to_contain_text("mine.png")
+    await page.fill("#input", "my picture")
+    await page.click("#send")
+    mine = page.locator(".msg", has_text="my picture")
+    await expect(mine.locator(".attachment img")).to_be_visible()
+    images_before = set(served.sandbox.emu.data.images)
+
+    await mine.hover()
+    await mine.get_by_role("button", name="Message menu").click()
+    await page.get_by_role("menuitem", name="Upload to Imgur").click()
+    uploaded = bot_messages(page).filter(has=page.locator(".embed", has_text="mine.png"))
+    await expect(uploaded.locator(".embed img.image")).to_be_visible()
+    await page.steps.step("menu-upload")
+    assert len(set(served.sandbox.emu.data.images) - images_before) == 1
