@@ -277,29 +277,31 @@ async def commands(request: web.Request) -> web.Response:
     )
 
 
+def _command(body: dict[str, Any]) -> tuple[str, str, str, list[str]]:
+    """Who runs which command where: ``user``, ``channel``, ``name`` and ``path``."""
+    path = body.get("path") or []
+    if not isinstance(path, list):
+        raise Refused("'path' must be a list of subcommand names")
+    return _text(body, "user"), _text(body, "channel"), _text(body, "name"), [str(p) for p in path]
+
+
+def _options(body: dict[str, Any]) -> dict[str, Any]:
+    options = body.get("options") or {}
+    if not isinstance(options, dict):
+        raise Refused("'options' must be an object of option names and values")
+    return options
+
+
 async def slash(request: web.Request) -> web.Response:
     body = await _body(request)
-    record = await _sb(request).slash(
-        _text(body, "user"),
-        _text(body, "channel"),
-        _text(body, "name"),
-        [str(p) for p in body.get("path") or []],
-        dict(body.get("options") or {}),
-    )
+    record = await _sb(request).slash(*_command(body), _options(body))
     return web.json_response({"interaction": record})
 
 
 async def autocomplete(request: web.Request) -> web.Response:
     body = await _body(request)
-    choices = await _sb(request).autocomplete(
-        _text(body, "user"),
-        _text(body, "channel"),
-        _text(body, "name"),
-        [str(p) for p in body.get("path") or []],
-        _text(body, "focused"),
-        str(body.get("value") or ""),
-        dict(body.get("options") or {}),
-    )
+    focused, value = _text(body, "focused"), str(body.get("value") or "")
+    choices = await _sb(request).autocomplete(*_command(body), focused, value, _options(body))
     return web.json_response({"choices": choices})
 
 
