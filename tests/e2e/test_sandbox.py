@@ -12,13 +12,15 @@ import io
 import json
 import re
 import signal
+import socket
 
 import aiohttp
 import pytest
 from aiohttp import web
 from PIL import Image
-from processes import finish, start
+from processes import assert_failure, finish, imgurbot_async, start
 
+from bot.failures import ExitStatus
 from bot.sandbox.server import build_app
 from bot.sandbox.world import Refused, Sandbox
 
@@ -165,3 +167,12 @@ async def test_imgurbot_sandbox_prints_its_address_serves_and_stops_on_ctrl_c():
     assert result.returncode == 0, result.output
     assert re.search(r"first command answered \d+\.\d\d s after start", result.stderr)
     assert "Traceback" not in result.output
+
+
+async def test_a_port_in_use_is_said_in_words():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = await imgurbot_async("sandbox", "--port", str(port))
+    assert_failure(result, ExitStatus.IN_USE, f"port {port} on 127.0.0.1 is already in use")
