@@ -38,7 +38,7 @@ async def serve_sandbox(
     try:
         async with Sandbox() as sandbox:
             app = build_app(sandbox, loopback_only=host in LOOPBACK)
-            runner = web.AppRunner(app, handle_signals=False, access_log=None)
+            runner = web.AppRunner(app, handle_signals=False, access_log=None, shutdown_timeout=2.0)
             await runner.setup()
             try:
                 site = web.TCPSite(runner, host, port)

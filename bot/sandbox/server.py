@@ -447,10 +447,13 @@ def build_app(sandbox: Sandbox, *, loopback_only: bool = True) -> web.Applicatio
         app[SESSION_KEY] = aiohttp.ClientSession(auto_decompress=False)
         hub.start()
         yield
-        await hub.close()
         await app[SESSION_KEY].close()
 
+    async def close_pages(app: web.Application) -> None:
+        await hub.close()  # ends every open page's WebSocket, so stopping waits for none
+
     app.cleanup_ctx.append(lifetime)
+    app.on_shutdown.append(close_pages)
     app.router.add_get("/", index)
     app.router.add_get("/static/{name}", static)
     app.router.add_get("/ws", events)
