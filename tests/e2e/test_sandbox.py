@@ -159,11 +159,17 @@ async def test_imgurbot_sandbox_prints_its_address_serves_and_stops_on_ctrl_c():
     try:
         line = (await asyncio.wait_for(proc.stdout.readline(), 60)).decode()
         url = re.search(r"open (http://127\.0\.0\.1:\d+/)", line)[1]
-        async with aiohttp.ClientSession() as http, http.get(url) as page:
-            assert page.status == 200 and "imgurbot sandbox" in await page.text()
+        async with aiohttp.ClientSession() as http:
+            async with http.get(url) as page:
+                assert page.status == 200 and "imgurbot sandbox" in await page.text()
+            async with http.ws_connect(url + "ws") as live:  # a page stays open meanwhile
+                assert json.loads((await live.receive()).data)["kind"] == "hello"
+                proc.send_signal(signal.SIGINT)
+                result = await finish(proc, 30)
     finally:
-        proc.send_signal(signal.SIGINT)
-        result = await finish(proc, 30)
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
     assert result.returncode == 0, result.output
     assert re.search(r"first command answered \d+\.\d\d s after start", result.stderr)
     assert "Traceback" not in result.output
