@@ -185,6 +185,7 @@ function messageElement(m) {
     loading ? h("div", { class: "thinking" }, `${m.author.username} is thinking`) : null,
     m.content ? h("div", { class: "content" }, markdown(m.content),
       m.edited_timestamp && !loading && m.edits ? h("span", { class: "edited" }, "(edited)") : null) : null,
+    ...videoLinks(m.content).map((url) => h("div", { class: "attachment" }, media(url, "player"))),
     ...(m.embeds || []).map(embedElement),
     ...(m.attachments || []).map(attachmentElement),
     m.components && m.components.length ? componentsElement(m) : null,
@@ -224,7 +225,7 @@ function markdown(text) {
       const decoded = url.replace(/&#(\d+);/g, (_, n) => String.fromCharCode(n));
       return safeUrl(decoded) ? `<a href="${url}" target="_blank" rel="noopener">${label}</a>` : all;
     })
-    .replace(/(^|[\s(])&#60;((?:https?:\/\/|\/)[^\s&]+)&#62;|(^|[\s(])(https?:\/\/[^\s<&]+)/g,
+    .replace(/(^|[\s(])&#60;((?:https?:\/\/|\/)[^\s&]+)&#62;|(^|[\s(])((?:https?:\/\/|\/(?:emu|cdn)\/)[^\s<&]+)/g,
       (all, lead1, bracketed, lead2, bare) => {
         const url = bracketed || bare;
         const shown = url.startsWith("/") ? `${location.origin}${url}` : url;
@@ -244,6 +245,12 @@ function media(url, cls) {
   return isVideo(safe)
     ? h("video", { src: safe.replace(/\.gifv/, ".mp4"), controls: true, muted: true, loop: true, class: cls })
     : h("img", { src: safe, class: cls, alt: "", loading: "lazy" });
+}
+
+// Discord plays a video link written in a message (not one in <angle brackets>).
+function videoLinks(text) {
+  const found = (text || "").match(/(^|[^<])((?:https?:\/\/|\/emu\/)[^\s<>]+)/g) || [];
+  return found.map((hit) => hit.replace(/^[^h/]/, "")).filter(isVideo).map(safeUrl).filter(Boolean);
 }
 
 function embedElement(e) {
