@@ -110,3 +110,16 @@ def test_unreadable_secret_file_is_a_problem(tmp_path):
     with pytest.raises(ConfigError) as caught:
         load_config(None, {"DISCORD_TOKEN_FILE": str(tmp_path / "missing")})
     assert caught.value.problems[0].startswith("DISCORD_TOKEN_FILE: cannot read")
+
+
+def test_a_store_url_must_be_postgresql_and_hold_no_password(tmp_path):
+    (wrong,) = problems_of(tmp_path, '[store]\nurl = "mysql://bot@db/imgurbot"\n')
+    assert wrong.startswith("store.url = ") and "PostgreSQL" in wrong and "mysql://" in wrong
+    (secret,) = problems_of(tmp_path, '[store]\nurl = "postgresql://bot:hunter2@db/imgurbot"\n')
+    assert "PGPASSWORD" in secret and "hunter2" not in secret and "bot:***@db" in secret
+    env = {"IMGURBOT_STORE__URL": '"postgresql://bot:hunter2@db/imgurbot"'}
+    (secret,) = problems_of(tmp_path, env=env)
+    assert "IMGURBOT_STORE__URL" in secret and "hunter2" not in secret
+    url = "postgresql://bot@db:5432/imgurbot"
+    config = load_config(None, {"IMGURBOT_STORE__URL": f'"{url}"'})
+    assert config.store.url == url

@@ -155,3 +155,15 @@ def test_the_lock_names_its_holder_and_is_free_again_once_released(tmp_path):
 def test_a_database_in_memory_needs_no_lock(tmp_path):
     with instance_lock(":memory:"), instance_lock(":memory:"):
         assert not list(tmp_path.iterdir())
+
+
+def test_each_process_on_postgresql_has_its_own_health_file(tmp_path):
+    from bot.config import StoreSettings
+    from bot.health import health_path
+
+    alone = StoreSettings(path=tmp_path / "imgurbot.db")
+    assert health_path(alone) == tmp_path / "imgurbot.db.health.json"
+    shared = {"path": tmp_path / "imgurbot.db", "url": "postgresql://bot@db/imgurbot"}
+    one = health_path(StoreSettings(**shared, process_name="one"))
+    two = health_path(StoreSettings(**shared, process_name="two"))
+    assert one != two and one.parent == two.parent == tmp_path
