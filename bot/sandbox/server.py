@@ -88,6 +88,7 @@ class Hub:
         data["user"] = who.username if who else None
         self.publish({"kind": "imgur", **data}, side=True)
         self.later(self.publish_credits())
+        self.publish_faults()  # a fault for the next N calls may have been spent
 
     async def _discord_event(self, event: Event) -> None:
         data = event.data
