@@ -415,7 +415,10 @@ def _proxy(target: str):
     async def handler(request: web.Request) -> web.StreamResponse:
         sb = _sb(request)
         base = sb.emu.base_url if target == "emu" else sb.fd.cdn_url
-        url = f"{base}/{request.match_info['tail']}"
+        tail = request.match_info["tail"]
+        if tail.startswith("_") or ".." in tail:  # media only: not the emulator's admin API
+            raise web.HTTPNotFound()
+        url = f"{base}/{tail}"
         if request.query_string:
             url += "?" + request.query_string
         headers = {k: v for k, v in request.headers.items() if k in ("Range",)}

@@ -152,6 +152,8 @@ async def test_the_live_feed_starts_with_the_world_and_follows_the_bot(served, s
     assert image.startswith("/emu/")
     async with served.get(image) as proxied:
         assert proxied.status == 200 and proxied.content_type.startswith("image/")
+    async with served.get("/emu/_emulator/faults") as admin:  # media only, not the admin API
+        assert admin.status == 404
 
 
 async def test_imgurbot_sandbox_prints_its_address_serves_and_stops_on_ctrl_c():
