@@ -18,8 +18,9 @@ from playwright.async_api import Page, expect
 pytestmark = pytest.mark.slow
 
 
-async def run(page: Page, command: str, **options: str | bytes) -> None:
-    """Type ``command`` ("/imgur search"), pick it, fill in its options and send it."""
+async def run(page: Page, command: str, *, enter: bool = False, **options: str | bytes) -> None:
+    """Type ``command`` ("/imgur search"), pick it, fill in its options and send it (with
+    the Send button, or ``enter`` in the last option)."""
     await page.fill("#input", command)
     await page.click(f"[data-command='{command}']")
     for name, value in options.items():
@@ -32,7 +33,10 @@ async def run(page: Page, command: str, **options: str | bytes) -> None:
             await field.select_option(value)
         else:
             await field.fill(value)
-    await page.click("#send")
+    if enter:
+        await page.keyboard.press("Enter")
+    else:
+        await page.click("#send")
 
 
 async def be(page: Page, user) -> None:
@@ -55,7 +59,7 @@ def picture() -> bytes:
 
 
 async def test_search_shows_an_embed_and_the_buttons_turn_its_pages(page, served):
-    await run(page, "/imgur search", query="cats")
+    await run(page, "/imgur search", query="cats", enter=True)
     answer = bot_messages(page).filter(has=page.locator(".embed"))
     await expect(answer.locator(".embed img.image")).to_be_visible()
     await expect(answer.locator(".embed-footer")).to_contain_text(re.compile(r"· 1/\d+"))

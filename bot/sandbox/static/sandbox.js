@@ -465,8 +465,16 @@ async function autocomplete(o, input) {
     } }, c.name))));
 }
 
+let submitting = false;  // one command per Enter or click, however fast they come
+
 async function submit(event) {
   event.preventDefault();
+  if (submitting) return;
+  submitting = true;
+  try { await send(); } finally { submitting = false; }
+}
+
+async function send() {
   if (!state.command && $("input").value.startsWith("/")) {
     const hits = $("suggestions")._hits || [];
     if (hits.length) choose(hits[selected]);
@@ -495,7 +503,8 @@ function renderChips() {
 
 $("composer").addEventListener("submit", submit);
 $("composer").addEventListener("keydown", (e) => {
-  if (e.key === "Enter" && state.command && e.target.tagName !== "BUTTON") submit(e);
+  // Enter in a text field submits the form by itself; in a select it does not.
+  if (e.key === "Enter" && state.command && e.target.tagName === "SELECT") submit(e);
   if (e.key === "Escape" && state.command) cancelCommand();
 });
 $("input").addEventListener("input", () => { selected = 0; suggest(); });
