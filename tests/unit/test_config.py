@@ -123,3 +123,13 @@ def test_a_store_url_must_be_postgresql_and_hold_no_password(tmp_path):
     url = "postgresql://bot@db:5432/imgurbot"
     config = load_config(None, {"IMGURBOT_STORE__URL": f'"{url}"'})
     assert config.store.url == url
+
+
+def test_the_postgresql_password_is_a_secret_read_from_a_file_too(tmp_path):
+    secret = tmp_path / "pgpassword"
+    secret.write_text("s3cret-pg\n")
+    config = load_config(None, {"PGPASSWORD_FILE": str(secret)})
+    assert config.secrets.pgpassword.get_secret_value() == "s3cret-pg"
+    assert "s3cret-pg" not in repr(config) + repr(config.secrets)
+    (problem,) = problems_of(tmp_path, '[store]\npgpassword = "s3cret-pg"\n')
+    assert "PGPASSWORD" in problem and "s3cret-pg" not in problem
