@@ -1,0 +1,132 @@
+"""Cluster mode: the real bot running its shards with ``AutoShardedBot``, in one process and
+in two, against the fake Discord (which routes each guild to the shard that owns it).
+
+The two-process test gives each process its own SQLite file: SQLite is one process's
+database (the instance lock refuses a second), and the shared PostgreSQL store is not on
+this branch yet. Each process then keeps the state of its own guilds, which is all that
+these commands need.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from processes import read_until, start, stop
+
+from bot.app import ShardedImgurBot, open_bot
+from fakes.discord import FakeDiscord, Guild
+from fakes.imgur.app import Emulator, EmulatorConfig
+
+from .conftest import CLIENT_ID, TOKEN, make_config
+
+
+def interactions_by_shard(fd: FakeDiscord) -> dict[tuple[int, int], list[str]]:
+    """Per shard ([id, count]): the guild ids of the interactions the fake sent it."""
+    sent: dict[tuple[int, int], list[str]] = {}
+    for session in fd.gateway.sessions.values():
+        sent.setdefault(tuple(session.shard), []).extend(
+            p["d"].get("guild_id") for p in session.sent if p["t"] == "INTERACTION_CREATE"
+        )
+    return sent
+
+
+async def frontpage(fd: FakeDiscord, guild: Guild):
+    record = await fd.slash("imgur", "frontpage", channel=guild.channel("general"))
+    return await record.wait_done(timeout=15)
+
+
+async def test_one_process_runs_the_recommended_shards_and_answers_every_guild(tmp_path):
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=7)) as emu:
+        owners = fd.add_guild_per_shard(2)
+        fd.recommended_shards = 2
+        # Shards 0 and 1 may identify together (different rate-limit keys); the fake keeps
+        # its 5-second rule per key, so a bot that ignored max_concurrency would be refused.
+        fd.session_start_limit.max_concurrency = 2
+        config = make_config(
+            fd, emu, owners[0], tmp_path, DISCORD__DEV_GUILD_ID="", DISCORD__SHARD_COUNT="auto"
+        )
+        async with open_bot(config, guild_ready_timeout=0.05) as bot:
+            task = asyncio.create_task(bot.start(TOKEN))
+            try:
+                await fd.wait_until_ready(timeout=15, shards=2)
+                await asyncio.wait_for(bot.wait_until_ready(), 15)
+                assert isinstance(bot, ShardedImgurBot)
+                assert bot.shard_count == 2 and sorted(bot.shards) == [0, 1]
+                assert bot.gateway_open()
+                assert set(bot.gateway_latencies()) == {0, 1}
+                assert {g.id for g in bot.guilds} == {int(g.id) for g in owners.values()}
+                assert fd.synced_commands(None)  # published globally, once for all shards
+
+                for guild in owners.values():
+                    answer = await frontpage(fd, guild)
+                    assert answer.embed["title"] and not answer.ephemeral
+                sent = interactions_by_shard(fd)
+                assert sent[(0, 2)] == [owners[0].id] and sent[(1, 2)] == [owners[1].id]
+                assert not any(r.status >= 400 for r in fd.requests("POST", "/interactions/"))
+            finally:
+                await bot.drain_and_close()
+                await asyncio.wait_for(task, 10)
+
+
+def process_env(fd: FakeDiscord, emu: Emulator, database) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": TOKEN,
+        "IMGUR_CLIENT_ID": CLIENT_ID,
+        "IMGURBOT_DISCORD__API_BASE_URL": fd.rest_url,
+        "IMGURBOT_DISCORD__GATEWAY_URL": fd.gateway_url,
+        "IMGURBOT_DISCORD__COOLDOWN_PER_USER_S": "0",
+        "IMGURBOT_IMGUR__API_BASE_URL": emu.base_url,
+        "IMGURBOT_IMGUR__USE_EMULATOR": "never",
+        "IMGURBOT_STORE__PATH": f'"{database}"',
+    }
+
+
+async def test_two_processes_each_answer_only_the_guilds_of_their_shard(tmp_path):
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=7)) as emu:
+        owners = fd.add_guild_per_shard(2)
+        fd.session_start_limit.max_concurrency = 2
+        procs = []
+        try:
+            for shard in (0, 1):
+                env = process_env(fd, emu, tmp_path / f"shard{shard}.db")
+                proc = await start("run", "--shards", str(shard), "--shard-count", "2", env=env)
+                procs.append(proc)
+            await fd.wait_until_ready(timeout=60, shards=2)
+            for proc in procs:
+                await read_until(proc, "commands globally", within_s=60)  # synced: both
+            shards = sorted(tuple(s.shard) for s in fd.gateway.connected_sessions())
+            assert shards == [(0, 2), (1, 2)]  # one session each: each process its shard
+
+            for guild in owners.values():
+                answer = await frontpage(fd, guild)
+                assert answer.embed["title"]
+            sent = interactions_by_shard(fd)
+            assert sent[(0, 2)] == [owners[0].id] and sent[(1, 2)] == [owners[1].id]
+
+            # Shard 1's process stops: its guild goes unanswered, shard 0's still works.
+            status, log = await stop(procs[1])
+            assert status == 0 and "Traceback" not in log, log
+            with pytest.raises(RuntimeError, match="no connected session owns the shard"):
+                await fd.slash("imgur", "frontpage", channel=owners[1].channel("general"))
+            assert (await frontpage(fd, owners[0])).embed["title"]
+        finally:
+            for proc in procs:
+                if proc.returncode is None:
+                    status, log = await stop(proc)
+                    assert status == 0 and "Traceback" not in log, log
+
+
+async def test_a_shard_id_beyond_the_count_is_refused_in_words(tmp_path):
+    from processes import imgurbot_async
+
+    result = await imgurbot_async(
+        "run",
+        "--shards",
+        "2-3",
+        "--shard-count",
+        "3",
+        env={"DISCORD_TOKEN": TOKEN, "IMGURBOT_STORE__PATH": f'"{tmp_path / "x.db"}"'},
+    )
+    assert result.returncode == 2 and "Traceback" not in result.output
+    assert "--shards 2-3: shard 3 does not exist with shard_count = 3" in result.stderr
