@@ -191,6 +191,8 @@ class ShardedImgurBot(ImgurBot, commands.AutoShardedBot):
     so the wait here is per rate-limit key (``max_concurrency`` from ``GET /gateway/bot``).
     """
 
+    identify_interval_s = IDENTIFY_INTERVAL_S
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._max_concurrency: int | None = None
@@ -216,7 +218,7 @@ class ShardedImgurBot(ImgurBot, commands.AutoShardedBot):
         async with self._identify_lock:
             last = self._identified.get(key)
             if last is not None:
-                wait = last + IDENTIFY_INTERVAL_S + IDENTIFY_MARGIN_S - time.monotonic()
+                wait = last + self.identify_interval_s + IDENTIFY_MARGIN_S - time.monotonic()
                 if wait > 0:
                     await asyncio.sleep(wait)
             self._identified[key] = time.monotonic()

@@ -69,6 +69,33 @@ async def test_one_process_runs_the_recommended_shards_and_answers_every_guild(t
                 await asyncio.wait_for(task, 10)
 
 
+async def test_shards_of_one_rate_limit_key_identify_one_interval_apart(tmp_path):
+    """With max_concurrency 1 both shards share a key: the second IDENTIFY waits for the
+    interval (shortened on both sides here), so the fake never answers INVALID_SESSION."""
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=7)) as emu:
+        owners = fd.add_guild_per_shard(2)
+        fd.identify_interval = 0.5
+        fd.session_start_limit.max_concurrency = 1
+        starts = fd.session_start_limit.remaining
+        config = make_config(
+            fd, emu, owners[0], tmp_path, DISCORD__DEV_GUILD_ID="", DISCORD__SHARD_COUNT="2"
+        )
+        async with open_bot(config, guild_ready_timeout=0.05) as bot:
+            assert isinstance(bot, ShardedImgurBot)
+            bot.identify_interval_s = 0.5
+            task = asyncio.create_task(bot.start(TOKEN))
+            try:
+                await fd.wait_until_ready(timeout=15, shards=2)
+                await asyncio.wait_for(bot.wait_until_ready(), 15)
+                # One connection and one session start per shard: nothing refused, retried.
+                assert [c.kind for c in fd.gateway.connections] == ["identify", "identify"]
+                assert fd.session_start_limit.remaining == starts - 2
+                assert (await frontpage(fd, owners[1])).embed["title"]
+            finally:
+                await bot.drain_and_close()
+                await asyncio.wait_for(task, 10)
+
+
 def process_env(fd: FakeDiscord, emu: Emulator, database) -> dict[str, str]:
     return {
         "DISCORD_TOKEN": TOKEN,

@@ -17,7 +17,6 @@ import aiohttp
 import pytest
 
 from fakes.discord import FakeDiscord
-from fakes.discord.gateway import shard_of
 
 TOKEN = "test-token"
 
@@ -257,32 +256,6 @@ async def test_an_invalid_shard_closes_with_4010(fd: FakeDiscord, shard) -> None
         await gw.receive()
         await gw.identify(shard=shard)
         assert await gw.closed_with() == 4010
-
-
-async def test_two_sessions_of_one_shard_both_get_its_events_as_on_discord(
-    fd: FakeDiscord,
-) -> None:
-    """Discord refuses no second session for a shard (gateway.py says where it is written);
-    each session gets the shard's events, and a session of the other shard gets none."""
-    fd.identify_interval = None
-    guild = next(iter(fd.world.guilds.values()))
-    mine = shard_of(guild.id, 2)
-    async with raw_gateway(fd) as first, raw_gateway(fd) as second, raw_gateway(fd) as other:
-        for gw, shard in ((first, mine), (second, mine), (other, 1 - mine)):
-            await gw.receive()
-            await gw.identify(shard=[shard, 2])
-            ready = await gw.receive_dispatch("READY")
-            assert ready["d"]["shard"] == [shard, 2]
-        fd.add_channel(guild, "news")
-        await fd.flush()
-        for gw in (first, second):
-            created = await gw.receive_dispatch("CHANNEL_CREATE")
-            assert created["d"]["name"] == "news"
-        sent = {tuple(s.shard): [] for s in fd.gateway.sessions.values()}
-        for session in fd.gateway.sessions.values():
-            sent[tuple(session.shard)] += [p["t"] for p in session.sent]
-        assert "CHANNEL_CREATE" not in sent[(1 - mine, 2)]
-        assert sum(s.shard == [mine, 2] for s in fd.gateway.connected_sessions()) == 2
 
 
 async def test_too_many_guilds_on_one_shard_closes_with_4011(fd: FakeDiscord) -> None:
