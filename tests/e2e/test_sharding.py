@@ -15,6 +15,7 @@ import pytest
 from processes import read_until, start, stop
 
 from bot.app import ShardedImgurBot, open_bot
+from bot.health import Heartbeat
 from fakes.discord import FakeDiscord, Guild
 from fakes.imgur.app import Emulator, EmulatorConfig
 
@@ -94,6 +95,51 @@ async def test_shards_of_one_rate_limit_key_identify_one_interval_apart(tmp_path
             finally:
                 await bot.drain_and_close()
                 await asyncio.wait_for(task, 10)
+
+
+async def test_health_is_connected_only_while_every_shard_is(tmp_path):
+    """Shard 1 loses its session and must IDENTIFY again (discord.py then says
+    "shard_ready", never "ready"): the health report follows it down and back up."""
+    async with FakeDiscord(token=TOKEN) as fd, Emulator(EmulatorConfig(seed=7)) as emu:
+        owners = fd.add_guild_per_shard(2)
+        fd.session_start_limit.max_concurrency = 2
+        fd.identify_interval = 0.2
+        config = make_config(
+            fd, emu, owners[0], tmp_path, DISCORD__DEV_GUILD_ID="", DISCORD__SHARD_COUNT="2"
+        )
+        async with open_bot(config, guild_ready_timeout=0.05) as bot:
+            bot.identify_interval_s = 0.2
+            heartbeat = Heartbeat(bot, tmp_path / "health.json", 60, bot.clock)
+            task = asyncio.create_task(bot.start(TOKEN))
+            try:
+                await fd.wait_until_ready(timeout=15, shards=2)
+                await asyncio.wait_for(bot.wait_until_ready(), 15)
+                await until(lambda: heartbeat.connected)
+                first_since = heartbeat.since
+
+                lost = next(s for s in fd.gateway.sessions.values() if s.shard == [1, 2])
+                fd.gateway.sessions.pop(lost.id)  # its RESUME will be refused
+                await lost.connection.ws.close(code=4000)
+
+                def identified_anew() -> bool:
+                    again = [s for s in fd.gateway.sessions.values() if s.shard == [1, 2]]
+                    return len(again) == 1 and again[0].ready and again[0].id != lost.id
+
+                await until(identified_anew)
+                await until(lambda: heartbeat.connected)
+                assert heartbeat.since > first_since  # it was down in between
+                assert (await heartbeat.probe()).gateway_connected
+                assert (await frontpage(fd, owners[1])).embed["title"]
+            finally:
+                await bot.drain_and_close()
+                await asyncio.wait_for(task, 10)
+
+
+async def until(check, timeout: float = 15.0) -> None:  # noqa: ASYNC109
+    """Poll state that has no event to wait on until ``check()`` holds."""
+    async with asyncio.timeout(timeout):
+        while not check():  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
 
 
 def process_env(fd: FakeDiscord, emu: Emulator, database) -> dict[str, str]:
