@@ -199,6 +199,13 @@ class ShardedImgurBot(ImgurBot, commands.AutoShardedBot):
         self._identified: dict[int, float] = {}
         self._identify_lock = asyncio.Lock()
 
+    async def launch_shards(self) -> None:
+        # "auto": discord.py asks GET /gateway/bot for the count and would then connect to the
+        # URL in that answer, past a configured [discord] gateway_url (a proxy). Not here.
+        if self.shard_count is None and self.config.discord.gateway_url:
+            self.shard_count, _url, _limits = await self.http.get_bot_gateway()
+        await super().launch_shards()
+
     def gateway_open(self) -> bool:
         wanted = self.shard_ids or range(self.shard_count or 0)
         shards = self.shards

@@ -44,9 +44,13 @@ async def test_one_process_runs_the_recommended_shards_and_answers_every_guild(t
         # Shards 0 and 1 may identify together (different rate-limit keys); the fake keeps
         # its 5-second rule per key, so a bot that ignored max_concurrency would be refused.
         fd.session_start_limit.max_concurrency = 2
+        # A configured gateway (a proxy; the fake serves its gateway on a second path too) is
+        # where the shards connect, not the URL in GET /gateway/bot's answer.
+        proxy = fd.gateway_url + "/resume"
         config = make_config(
-            fd, emu, owners[0], tmp_path, DISCORD__DEV_GUILD_ID="", DISCORD__SHARD_COUNT="auto"
-        )
+            fd, emu, owners[0], tmp_path, DISCORD__DEV_GUILD_ID="", DISCORD__SHARD_COUNT="auto",
+            DISCORD__GATEWAY_URL=proxy,
+        )  # fmt: skip
         async with open_bot(config, guild_ready_timeout=0.05) as bot:
             task = asyncio.create_task(bot.start(TOKEN))
             try:
@@ -54,6 +58,7 @@ async def test_one_process_runs_the_recommended_shards_and_answers_every_guild(t
                 await asyncio.wait_for(bot.wait_until_ready(), 15)
                 assert isinstance(bot, ShardedImgurBot)
                 assert bot.shard_count == 2 and sorted(bot.shards) == [0, 1]
+                assert {c.path for c in fd.gateway.connections} == {"/gateway/resume"}
                 assert bot.gateway_open()
                 assert set(bot.gateway_latencies()) == {0, 1}
                 assert {g.id for g in bot.guilds} == {int(g.id) for g in owners.values()}
