@@ -27,6 +27,14 @@ ENV PATH=/opt/venv/bin:$PATH \
     IMGURBOT_CONFIG=/app/config.toml \
     IMGURBOT_STORE__PATH=/data/imgurbot.db \
     IMGURBOT_RUN__SUPERVISED=true
+# Meme captions need fonts (bot/memes/fonts.py): DejaVu for the text, Noto Color Emoji for
+# emoji, WenQuanYi Micro Hei for Chinese, Japanese and Korean. Fonts are data: the versions
+# of the pinned base's Debian release are the ones wanted, so they are not pinned again.
+# hadolint ignore=DL3008
+RUN apt-get update \
+    && apt-get install -y --no-install-recommends \
+        fonts-dejavu-core fonts-noto-color-emoji fonts-wqy-microhei \
+    && rm -rf /var/lib/apt/lists/*
 RUN groupadd --system --gid 10001 imgurbot \
     && useradd --system --uid 10001 --gid imgurbot --home-dir /app --no-create-home imgurbot \
     && mkdir -p /app /data \

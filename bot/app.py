@@ -50,7 +50,7 @@ from bot.ledger import Ledger
 from bot.memes.service import MemeService
 from bot.online import discord_api_url
 from bot.preflight import missing_token, run_failures, storage_failure
-from bot.store import Store
+from bot.store import Store, StoreUnavailable, open_store, shared
 from bot.uploads.service import UploadService
 
 log = logging.getLogger(__name__)
@@ -119,6 +119,11 @@ class ImgurBot(commands.Bot):
         self._views: weakref.WeakSet[discord.ui.View] = weakref.WeakSet()
         self._extensions = tuple(extensions)
         self._sync_on_start = sync_on_start
+
+    @property
+    def demo(self) -> bool:
+        """True when "Imgur" is the built-in emulator: answers then say they are the demo's."""
+        return self.imgur_backend.emulated
 
     async def setup_hook(self) -> None:
         # Clicks on paginators from before a restart get an answer instead of a failure;
@@ -268,6 +273,15 @@ async def announce_and_publish(bot: ImgurBot) -> None:
     log.info("%s", outcome.describe())
 
 
+def process_name(config: Config) -> str | None:
+    """This process's name among those sharing a PostgreSQL database (None on SQLite, where
+    the bot is alone): the ledger files its charges under it, so a restart under the same
+    name settles what the process left unfinished."""
+    if not shared(config.store):
+        return None
+    return config.store.process_name or "bot"
+
+
 @asynccontextmanager
 async def open_bot(
     config: Config,
@@ -293,13 +307,16 @@ async def open_bot(
     async with AsyncExitStack() as stack:
         stack.callback(point_discordpy_at(config.discord.api_base_url, config.discord.gateway_url))
         try:
-            stack.enter_context(instance_lock(config.store.path))
-            store = await Store.open(config.store)
+            if not shared(config.store):  # on PostgreSQL, several processes are the point
+                stack.enter_context(instance_lock(config.store.path))
+            store = await open_store(config.store)
             stack.push_async_callback(store.close)
-            ledger = await Ledger.open(store, config.ledger, clock=clock)
+            ledger = await Ledger.open(
+                store, config.ledger, clock=clock, owner=process_name(config)
+            )
             stack.push_async_callback(ledger.close)  # flushes before the store closes
-        except (OSError, sqlite3.Error) as exc:
-            raise storage_failure(config.store, exc) from None
+        except (OSError, sqlite3.Error, StoreUnavailable) as exc:
+            raise await storage_failure(config.store, exc) from None
         timeout = aiohttp.ClientTimeout(
             total=config.imgur.total_timeout_s, connect=config.imgur.connect_timeout_s
         )
@@ -421,9 +438,7 @@ async def run_bot(config: Config) -> int:
                     'not Imgur: [imgur] use_emulator = "always"',
                     bot.imgur_backend.base_url,
                 )
-            heartbeat = Heartbeat(
-                bot, health_path(config.store.path), config.run.heartbeat_s, bot.clock
-            )
+            heartbeat = Heartbeat(bot, health_path(config.store), config.run.heartbeat_s, bot.clock)
             await heartbeat.start()
             try:
                 runner = asyncio.create_task(bot.start(token))

@@ -126,6 +126,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     invite.add_argument("--guild", type=int, default=None, help="choose this server in advance")
 
+    move = sub.add_parser(
+        "migrate",
+        help="copy the SQLite database into PostgreSQL",
+        description="Copy everything the bot keeps in its SQLite file ([store] path) into the "
+        "PostgreSQL database named by [store] url, in one transaction, then compare the "
+        "totals. Safe to run again. Stop the bot first.",
+    )
+    move.add_argument("--from", dest="source", type=Path, default=None,
+                      help="the SQLite file (default: [store] path)")  # fmt: skip
+    move.add_argument("--to", dest="target", default=None,
+                      help="the PostgreSQL address (default: [store] url)")  # fmt: skip
+
     emu = sub.add_parser(
         "emulator",
         help="run the Imgur emulator",
@@ -233,6 +245,7 @@ def _run_command(args: argparse.Namespace) -> int:
         "check": cmd_check,
         "sync": cmd_sync,
         "invite": cmd_invite,
+        "migrate": cmd_migrate,
         "emulator": cmd_emulator,
         "gallery": cmd_gallery,
     }
@@ -373,7 +386,7 @@ def check_health(config: Config) -> int:
     from bot.preflight import diagnose_store
 
     failures = config_failures(config)
-    report = read_report(health_path(Path(config.store.path)))
+    report = read_report(health_path(config.store))
     now = time.time()
     problems = judge(report, now)
     if problems and (report is None or report.store_problem is None):
@@ -419,6 +432,33 @@ def cmd_invite(config: Config, args: argparse.Namespace) -> int:
         file=sys.stderr,
     )
     print(invite_url(app_id, permissions, args.guild))
+    return ExitStatus.OK
+
+
+def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
+    from bot.config import StoreSettings
+    from bot.migrate import migrate
+
+    target = args.target or config.store.url
+    if not target:
+        raise Failure(
+            ExitStatus.CONFIG,
+            "migrate needs the PostgreSQL database to copy into.",
+            "Set [store] url (or IMGURBOT_STORE__URL), or pass --to postgresql://USER@HOST/DB.",
+        )
+    try:
+        target = StoreSettings(url=target).url
+    except ValueError as exc:
+        raise Failure(ExitStatus.CONFIG, f"--to: {exc.errors()[0]['msg']}") from None
+    source = config.store.model_copy(update={"url": None, "path": args.source or config.store.path})
+    done = asyncio.run(migrate(source, target, progress=print))
+    for table, rows in done.already.items():
+        print(f"{table}: {rows} row(s) already there")
+    print(
+        f"done: {sum(done.copied.values())} row(s) copied into {len(done.copied)} table(s), "
+        f"{len(done.already)} table(s) already there; totals match. Set [store] url to "
+        "start the bots on PostgreSQL."
+    )
     return ExitStatus.OK
 
 

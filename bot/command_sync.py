@@ -20,9 +20,9 @@ from typing import TYPE_CHECKING, Any
 
 import discord
 from discord import app_commands
-from sqlite_utils import Database, Migrations
 
 from bot.failures import ExitStatus, Failure
+from bot.store import Schema
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
@@ -30,16 +30,20 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 MISSING_ACCESS = 50001
-MIGRATIONS = Migrations("command_sync")
-
-
-@MIGRATIONS()
-def m001_synced_commands(db: Database) -> None:
-    """The last payload synced per scope ("global" or "guild:<id>"), as a hash."""
-    db["synced_commands"].create(
-        {"scope": str, "application_id": int, "sha256": str, "count": int, "synced_at": float},
-        pk="scope",
-    )
+# The last payload synced per scope ("global" or "guild:<id>"), as a hash. The step keeps
+# the name databases made before the store was portable recorded it under.
+MIGRATIONS = Schema(
+    "command_sync",
+    [
+        (
+            "m001_synced_commands",
+            [
+                "CREATE TABLE IF NOT EXISTS synced_commands (scope TEXT PRIMARY KEY, "
+                "application_id BIGINT, sha256 TEXT, count INTEGER, synced_at DOUBLE PRECISION)"
+            ],
+        )
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -105,11 +109,10 @@ async def publish_commands(
     scope, app_id = _scope(guild_id), int(bot.application_id or 0)
     await bot.store.apply(MIGRATIONS)
 
-    def last_synced(db: Database) -> tuple[int, str] | None:
-        row = next(db.query("SELECT * FROM synced_commands WHERE scope = ?", [scope]), None)
-        return (row["application_id"], row["sha256"]) if row else None
-
-    if not force and await bot.store.run(last_synced) == (app_id, digest):
+    last = await bot.store.fetchone(
+        "SELECT application_id, sha256 FROM synced_commands WHERE scope = ?", scope
+    )
+    if not force and last and (last["application_id"], last["sha256"]) == (app_id, digest):
         return SyncOutcome(len(payload), guild_id, published=False)
     try:
         synced = await bot.tree.sync(guild=guild)
@@ -117,12 +120,11 @@ async def publish_commands(
         if guild_id and exc.code == MISSING_ACCESS:
             raise missing_access(guild_id, invite(guild_id)) from None
         raise
-    row = {
-        "scope": scope,
-        "application_id": app_id,
-        "sha256": digest,
-        "count": len(synced),
-        "synced_at": bot.clock.now().timestamp(),
-    }
-    await bot.store.write(lambda db: db["synced_commands"].upsert(row, pk="scope"))
+    await bot.store.execute(
+        "INSERT INTO synced_commands (scope, application_id, sha256, count, synced_at) "
+        "VALUES (?, ?, ?, ?, ?) ON CONFLICT (scope) DO UPDATE SET "
+        "application_id = excluded.application_id, sha256 = excluded.sha256, "
+        "count = excluded.count, synced_at = excluded.synced_at",
+        scope, app_id, digest, len(synced), bot.clock.now().timestamp(),
+    )  # fmt: skip
     return SyncOutcome(len(synced), guild_id, published=True)

@@ -15,6 +15,7 @@ set", as ``KEY=`` lines in an ``.env`` file or a compose file do.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -250,6 +251,30 @@ class StoreSettings(_Section):
     path: Path = Path("./data/imgurbot.db")
     busy_timeout_ms: int = Field(5000, ge=0)
     synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    # A PostgreSQL server instead of the SQLite file: what several bot processes share.
+    url: str | None = None
+    pool_size: int = Field(10, ge=2, le=200)
+    # This process's name among those sharing the database: the same name after a restart
+    # settles that process's unfinished charges. Default: from its shards, else "bot".
+    process_name: str | None = Field(None, min_length=1, max_length=64)
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: str | None) -> str | None:
+        if not value:
+            return None
+        parts = urlsplit(value)
+        if parts.scheme not in ("postgresql", "postgres"):
+            raise ValueError(
+                f"must be a PostgreSQL address such as 'postgresql://imgurbot@db:5432/imgurbot'"
+                f" (got the scheme {parts.scheme + '://' if parts.scheme else 'none'})"
+            )
+        if parts.password is not None:
+            raise ValueError(
+                "must not hold a password (it would show in logs): leave it out and set "
+                "PGPASSWORD in the environment, or use a ~/.pgpass file"
+            )
+        return value
 
 
 class LoggingSettings(_Section):
@@ -489,15 +514,23 @@ def _read_secrets(env: Mapping[str, str]) -> tuple[Secrets, list[str]]:
 _TYPE_ERRORS = ("_type", "_parsing")
 
 
+_URL_PASSWORD = re.compile(r"(://[^:/@\s]*:)[^@\s]*@")
+
+
+def _masked(value: Any) -> Any:
+    """A refused value as it may be shown: a password inside an address is starred."""
+    return _URL_PASSWORD.sub(r"\1***@", value) if isinstance(value, str) else value
+
+
 def _describe(error: Any, origins: Mapping[tuple[str, ...], tuple[str, str]]) -> str:
     loc = tuple(str(p) for p in error["loc"])
     kind = error["type"]
-    value = error.get("input")
+    value = _masked(error.get("input"))
     origin = next((loc[:n] for n in range(len(loc), 0, -1) if loc[:n] in origins), None)
     if origin is not None:
         # The value came from the environment: name the variable, as the admin wrote it.
         variable, raw = origins[origin]
-        key = ".".join(origin)
+        raw, key = _masked(raw), ".".join(origin)
         if kind == "extra_forbidden":
             return f"{variable} ({key}): unknown setting (see config.example.toml for the keys)"
         hint = ""

@@ -9,7 +9,9 @@ from typing import Literal
 # limits, the scheduler's reserve, or one of Imgur's limits (``bot.imgur.errors.RateScope``:
 # client, ip, post, upload) that the ledger keeps clear of, or the pause after a 429 whose
 # headers did not say which limit was spent ("slowdown").
-QuotaScope = Literal["guild", "member", "upload", "client", "ip", "post", "scheduler", "slowdown"]
+QuotaScope = Literal[
+    "guild", "member", "guild_upload", "upload", "client", "ip", "post", "scheduler", "slowdown"
+]
 
 
 class QuotaExceeded(Exception):

@@ -23,23 +23,28 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from sqlite_utils import Database, Migrations
-
 from bot.clock import Clock
-from bot.store.errors import StoreUnavailable
+from bot.store import Schema, StoreUnavailable
 
 if TYPE_CHECKING:
     from bot.app import ImgurBot
+    from bot.config import StoreSettings
 
 log = logging.getLogger(__name__)
 
-MIGRATIONS = Migrations("health")
-
-
-@MIGRATIONS()
-def m001_heartbeat(db: Database) -> None:
-    """One row the heartbeat rewrites: proof that a write reaches the database."""
-    db["heartbeat"].create({"id": int, "at": float, "pid": int}, pk="id")
+# One row the heartbeat rewrites: proof that a write reaches the database.
+MIGRATIONS = Schema(
+    "health",
+    [
+        (
+            "m001_heartbeat",
+            [
+                "CREATE TABLE IF NOT EXISTS heartbeat "
+                "(id INTEGER PRIMARY KEY, at DOUBLE PRECISION, pid INTEGER)"
+            ],
+        )
+    ],
+)
 
 
 @dataclass(frozen=True)
@@ -59,7 +64,12 @@ class HealthReport:
         return cls(**json.loads(text))
 
 
-def health_path(database: Path) -> Path:
+def health_path(store: StoreSettings) -> Path:
+    """Where the running bot writes its health: beside the SQLite file; on PostgreSQL,
+    beside where that file would be, one per process (several may share a machine)."""
+    database = Path(store.path)
+    if store.url:
+        return database.with_name(f"{store.process_name or 'bot'}.health.json")
     return database.with_name(database.name + ".health.json")
 
 
@@ -149,11 +159,11 @@ class Heartbeat:
             # asyncio.timeout, not wait_for: on Python 3.11 wait_for can swallow a
             # cancellation that arrives as the write completes, and stop() would never end.
             async with asyncio.timeout(max(self.interval_s, 5.0)):
-                await self.bot.store.write(
-                    lambda db: db["heartbeat"].upsert(
-                        {"id": 1, "at": now, "pid": os.getpid()}, pk="id"
-                    )
-                )
+                await self.bot.store.execute(
+                    "INSERT INTO heartbeat (id, at, pid) VALUES (1, ?, ?) ON CONFLICT (id) "
+                    "DO UPDATE SET at = excluded.at, pid = excluded.pid",
+                    now, os.getpid(),
+                )  # fmt: skip
             problem = None
         except Exception as exc:  # any failure to write is the finding, not a crash
             problem = await asyncio.to_thread(self._explain_store, exc)

@@ -12,6 +12,7 @@ predicts exactly what ``imgurbot run`` would say:
 
 from __future__ import annotations
 
+import asyncio
 import getpass
 import os
 import sqlite3
@@ -120,7 +121,11 @@ def diagnose_store(settings: StoreSettings) -> Failure | None:
     """Why the database cannot be used, in one sentence (status 4), or None if it can.
 
     Creates the folder (and an empty database) when they are missing, as the bot would.
+    With ``[store] url``, connects to the PostgreSQL server and writes to it instead. Never
+    call it on a running event loop (it runs one for PostgreSQL): use a thread there.
     """
+    if settings.url:
+        return asyncio.run(_probe_postgres(settings.url))
     path = Path(settings.path)
     if str(path) == ":memory:":
         return None
@@ -205,13 +210,48 @@ def _probe_sqlite(path: Path, settings: StoreSettings, failure, other_path: str)
     return None
 
 
-def storage_failure(settings: StoreSettings, exc: BaseException) -> Failure:
-    """The sentence for a failure to open the store; re-raises ``exc`` if the files are fine.
+async def _probe_postgres(url: str) -> Failure | None:
+    """Connect to the server and write to a temporary table, as the bot will."""
+    import asyncpg
+
+    key = f"[store] url = {url!r}"  # the url holds no password: the settings refuse one
+    try:
+        conn = await asyncio.wait_for(asyncpg.connect(dsn=url), timeout=10)
+    except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
+        why = "did not answer in 10 s" if isinstance(exc, TimeoutError) else "refused to connect"
+        return Failure(
+            ExitStatus.UNREACHABLE,
+            f"{key}: the PostgreSQL server {why}.",
+            "Start it, or fix the host and port; starting again later may work.",
+        )
+    except (asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+        return Failure(
+            ExitStatus.STORAGE,
+            f"{key}: PostgreSQL refused the connection: {exc}.",
+            "Check the user, the database name and PGPASSWORD (or ~/.pgpass).",
+        )
+    try:
+        async with conn.transaction():
+            await conn.execute("CREATE TEMPORARY TABLE _imgurbot_check (x INTEGER)")
+            await conn.execute("DROP TABLE _imgurbot_check")
+    except asyncpg.PostgresError as exc:
+        return Failure(
+            ExitStatus.STORAGE,
+            f"{key}: the database cannot be written: {exc}.",
+            "Give the user the right to create tables there, or free the server's disk.",
+        )
+    finally:
+        await conn.close()
+    return None
+
+
+async def storage_failure(settings: StoreSettings, exc: BaseException) -> Failure:
+    """The sentence for a failure to open the store; re-raises ``exc`` if the store is fine.
 
     A database that ``diagnose_store`` finds usable failed for another reason (a migration
     bug, say): that is not the admin's to fix, so it keeps its traceback.
     """
-    failure = diagnose_store(settings)
+    failure = await asyncio.to_thread(diagnose_store, settings)
     if failure is None:
         raise exc
     return failure

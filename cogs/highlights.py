@@ -95,6 +95,13 @@ class Highlights(
     group_name="highlights",
     group_description="Imgur's best, posted into a channel on a schedule",
 ):
+    # Scheduled posts are channel messages, not answers to a command: the bot needs the
+    # right to post them with embeds, and to read back the channel's recent messages to
+    # find a post a crash left unrecorded (bot/highlights/outlet.py).
+    bot_permissions = discord.Permissions(
+        view_channel=True, send_messages=True, embed_links=True, read_message_history=True
+    )
+
     def __init__(self, bot: ImgurBot) -> None:
         self.bot = bot
         super().__init__()

@@ -130,3 +130,30 @@ def closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+@pytest.fixture
+async def store_env(engine, tmp_path):
+    """``[store]`` settings, as ``IMGURBOT_STORE__*`` environment variables, naming a new
+    database on the test's engine: an SQLite file, or a PostgreSQL schema of its own (dropped
+    after the test). Every bot opened with them shares that one database."""
+    if engine == "sqlite":
+        yield {"IMGURBOT_STORE__PATH": f'"{tmp_path / "imgurbot.db"}"'}
+        return
+    import asyncpg
+
+    await require_postgres()
+    schema = f"test_{_secrets.token_hex(6)}"
+    conn = await asyncpg.connect(TEST_POSTGRES_URL)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    try:
+        yield {"IMGURBOT_STORE__URL": f"{TEST_POSTGRES_URL}?search_path={schema}"}
+    finally:
+        conn = await asyncpg.connect(TEST_POSTGRES_URL)
+        try:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()

@@ -41,6 +41,11 @@ EXPIRED = (
 LIVE: weakref.WeakValueDictionary[str, Paginator] = weakref.WeakValueDictionary()
 
 
+# Above every page the bot shows while its Imgur is the built-in emulator: nobody should
+# take the made-up posts for Imgur's.
+DEMO_NOTE = "-# Demo catalogue: made-up posts from the built-in Imgur emulator, not Imgur."
+
+
 class Paginator(discord.ui.View):
     def __init__(
         self,
@@ -60,6 +65,7 @@ class Paginator(discord.ui.View):
         self._interaction: discord.Interaction | None = None
         self._answered_at: datetime | None = None
         self.view_id = secrets.token_hex(6)
+        self.demo = False  # set from the bot when sent
         for button in (self.first, self.previous, self.next, self.last, self.shuffle):
             button.custom_id = f"page:{self.view_id}:{button.custom_id.removeprefix('page:')}"
         LIVE[self.view_id] = self
@@ -85,12 +91,20 @@ class Paginator(discord.ui.View):
         self.next.disabled = self.last.disabled = self.index == last
         self.open_link.url = self.page.url
 
+    @property
+    def content(self) -> str | None:
+        """The page's text, marked as the demo's when the posts are the emulator's."""
+        if not self.demo:
+            return self.page.content
+        return f"{DEMO_NOTE}\n{self.page.content}" if self.page.content else DEMO_NOTE
+
     async def send(self, interaction: discord.Interaction) -> None:
         """Show page one as the command's answer (after a defer, it replaces "thinking")."""
         self._interaction = interaction
         self._answered_at = datetime.now(UTC)
+        self.demo = bool(getattr(interaction.client, "demo", False))
         kwargs = {
-            "content": self.page.content,
+            "content": self.content,
             "embed": self.page.embed,
             "view": self,
             "allowed_mentions": NO_MENTIONS,
@@ -104,7 +118,7 @@ class Paginator(discord.ui.View):
         self.index = max(0, min(index, len(self.pages) - 1))
         self._sync_buttons()
         await interaction.response.edit_message(
-            content=self.page.content, embed=self.page.embed, view=self
+            content=self.content, embed=self.page.embed, view=self
         )
 
     # -- who may press ---------------------------------------------------------------------

@@ -44,7 +44,9 @@ COMMANDS_UPDATING = (
 QUOTA_WORDS = {
     "guild": "This server has used its Imgur allowance for today.",
     "member": "You're going a bit fast.",
-    "upload": "This server has reached its upload limit for the hour.",
+    "guild_upload": "This server has reached its upload limit for the hour.",
+    # Imgur's own hourly upload throttle is the whole bot's, not this server's doing.
+    "upload": "The bot has made as many uploads as Imgur allows in an hour.",
     "client": "The bot has used today's Imgur budget.",
     "ip": "Imgur has asked the bot to slow down.",
     "post": "Imgur has asked the bot to slow down.",

@@ -28,6 +28,12 @@ class AiohttpTransport:
         self._timeout = aiohttp.ClientTimeout(
             total=settings.total_timeout_s, connect=settings.connect_timeout_s
         )
+        # An upload may take minutes to send (200 MB of video): no limit on the whole, but
+        # the answer must start within total_timeout_s of the last byte. The uploads
+        # service bounds the whole upload with its own deadline ([uploads] timeout_s).
+        self._upload_timeout = aiohttp.ClientTimeout(
+            total=None, connect=settings.connect_timeout_s, sock_read=settings.total_timeout_s
+        )
 
     def _get_session(self) -> aiohttp.ClientSession:
         if self._session is None:
@@ -50,7 +56,7 @@ class AiohttpTransport:
                 params=request.params or None,
                 data=_body(request),
                 headers=request.headers,
-                timeout=self._timeout,
+                timeout=self._timeout if request.file is None else self._upload_timeout,
             ) as resp:
                 body = await _read_capped(resp, request.max_body)
                 return HttpResponse(resp.status, resp.headers, body or b"", body is None)

@@ -441,6 +441,11 @@ class ImgurClient:
                 reached = exc.may_have_reached
                 await _settle(meter, req.cost if reached else 0, certain=not reached)
                 raise
+            except asyncio.CancelledError:
+                # The command was abandoned mid-send (a deadline, a shutdown): the request
+                # may be at Imgur already, so it counts, as uncertain, like a timeout.
+                await _settle(meter, req.cost, certain=False)
+                raise
             now = self._clock.now()
             try:
                 if response.too_large:

@@ -409,13 +409,14 @@ class QuotaBook:
         window = _trim(self._user_window.get(user_id), now - MINUTE)
         if window is None:
             return
-        # Calls Imgur failed to answer are not the member going fast: an outage's retries
-        # count against the server's allowance, not against the member's minute.
+        # Calls, not credits: an upload (10 credits) is one thing the member did, as a
+        # search is. Calls Imgur failed to answer are not the member going fast either: an
+        # outage's retries count against the server's allowance, not the member's minute.
         spent = sum(_burst_cost(g) for g in window)
-        if spent + cost <= limit:
+        if spent + 1 <= limit:
             return
-        # Credits come back as the oldest charges leave the window.
-        excess = spent + cost - limit
+        # Room comes back as the oldest calls leave the window.
+        excess = spent + 1 - limit
         resets_at = now + MINUTE
         for g in window:
             excess -= _burst_cost(g)
@@ -430,7 +431,7 @@ class QuotaBook:
             mine = _counted(_trim(self._guild_uploads.get(guild_id), now - HOUR))
             if len(mine) >= s.guild_uploads_per_hour:
                 at = _slot_frees_at(mine, s.guild_uploads_per_hour)
-                yield Refusal("upload", at, "this server's hourly upload limit is reached")
+                yield Refusal("guild_upload", at, "this server's hourly upload limit is reached")
         allowed = max(s.imgur_uploads_per_hour - s.upload_reserve, 0)
         everyone = _counted(_trim(self._uploads, now - HOUR))
         if len(everyone) >= allowed:
@@ -799,7 +800,8 @@ def _slot_frees_at(window: list[Grant], limit: int) -> float | None:
 
 
 def _burst_cost(grant: Grant) -> int:
-    return 0 if grant.state == "uncertain" else grant.cost
+    """One for a call the member's minute counts; refunded and uncertain ones are free."""
+    return 0 if grant.state == "uncertain" or grant.cost <= 0 else 1
 
 
 def _counted(window: deque[Grant] | None) -> list[Grant]:

@@ -15,10 +15,11 @@ process always reads what it wrote.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
 
 import asyncpg
@@ -91,7 +92,8 @@ class PostgresStore:
 
     dialect = "postgresql"
 
-    def __init__(self, pool: asyncpg.Pool, connect: Any = None) -> None:
+    def __init__(self, pool: asyncpg.Pool, connect: Any = None, settings: Any = None) -> None:
+        self.settings = settings  # the [store] settings it was opened with, if any
         self._pool = pool
         self._connect = connect  # opens the one connection every listener shares
         self._closed = False
@@ -113,19 +115,24 @@ class PostgresStore:
         min_size: int = 1,
         max_size: int = 10,
         schema: str | None = None,
+        settings: Any = None,
     ) -> PostgresStore:
         """Connect a pool to ``url`` and apply ``migrations``. ``schema`` puts every table
         in that PostgreSQL schema (tests use one each)."""
-        settings = {"search_path": schema} if schema else None
+        server_settings = {"search_path": schema} if schema else None
         try:
             pool = await asyncpg.create_pool(
-                dsn=url, min_size=min_size, max_size=max_size, server_settings=settings
+                dsn=url, min_size=min_size, max_size=max_size, server_settings=server_settings
             )
+        except asyncpg.PostgresError as exc:  # a wrong user, password or database name
+            reason = f"the database server refused the connection ({exc})"
+            raise StoreUnavailable(reason, exc) from exc
         except Exception as exc:
             raise _translate(exc) from exc
         store = cls(
             pool,
-            connect=lambda: asyncpg.connect(dsn=url, server_settings=settings),
+            connect=lambda: asyncpg.connect(dsn=url, server_settings=server_settings),
+            settings=settings,
         )
         try:
             for schema_ in migrations:
@@ -157,6 +164,14 @@ class PostgresStore:
         except TimeoutError:
             log.warning("PostgreSQL connections still busy after 10 s: closed anyway")
             self._pool.terminate()
+
+    @contextlib.asynccontextmanager
+    async def connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """One of the pool's connections, for work the portable verbs cannot express (a
+        bulk copy in one transaction)."""
+        self._check_open()
+        async with self._pool.acquire() as conn:
+            yield conn
 
     async def __aenter__(self) -> PostgresStore:
         return self

@@ -20,11 +20,10 @@ An upload, in order (nothing is spent until every file has passed):
    If anything fails half-way, what already reached Imgur is deleted again; what cannot
    be deleted is said, with its links, and stays listed under ``/imgur uploads``.
 
-Who is charged: the member for the first upload of a command, the server alone for the
-rest of it (an album's other images, the album itself, clean-up and deletions). The
-ledger's per-member minute counts credits and an upload costs 10, so charging every image
-of an album to the member would refuse every album past its first image; the server's
-hourly upload limit and Imgur's throttle still bound every one of them.
+Who is charged: the member and the server for every file uploaded (the member's minute
+counts it as one call, as it counts a search, though it costs 10 credits), the server
+alone for what the bot does around them (the album itself, clean-up and deletions). The
+server's hourly upload limit and Imgur's throttle bound every upload too.
 
 ``publish_bytes`` is the same recording for a file the bot made itself (a rendered meme).
 """
@@ -231,10 +230,14 @@ class ReservedUploads:
 
     async def __aenter__(self) -> Callable[[Request[Any]], AbstractAsyncContextManager[Meter]]:
         try:
-            for i in range(self._count):
-                user = self._user_id if i == 0 else None  # see the module docstring
+            for _ in range(self._count):
                 block = self._ledger.charge(
-                    self._guild_id, user, UPLOAD_COST, "upload", self._command, method="POST"
+                    self._guild_id,
+                    self._user_id,
+                    UPLOAD_COST,
+                    "upload",
+                    self._command,
+                    method="POST",
                 )
                 self._ready.append((block, await block.__aenter__()))
         except BaseException as exc:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import discord
@@ -36,6 +36,13 @@ class World:
     nsfw: Channel
     alice: User
     bob: User
+    # Ends this bot as its process ending would (set by ``start_world``).
+    closer: Callable[[], object] | None = field(default=None, repr=False, compare=False)
+
+    async def stop(self) -> None:
+        """Stop the bot and release all it held (its database included), as an exit does:
+        what a later ``start_world()`` opens is a new process's bot."""
+        await self.closer()
 
     @property
     def guild_object(self) -> discord.Object:
@@ -93,18 +100,28 @@ async def start_world(tmp_path) -> AsyncIterator[Callable[..., object]]:
             cm = open_bot(config, clock=clock, extensions=extensions, guild_ready_timeout=0.05)
             bot = await cm.__aenter__()
             task = asyncio.create_task(bot.start(TOKEN))
-            started.append((bot, task, cm))
+            entry = (bot, task, cm)
+            started.append(entry)
+
+            async def stop() -> None:
+                if entry in started:
+                    started.remove(entry)
+                    await close(*entry)
+
             await fd.wait_until_ready(timeout=15)
             await asyncio.wait_for(bot.wait_until_ready(), 15)
-            return World(fd, emu, bot, guild, sfw, nsfw, alice, bob)
+            return World(fd, emu, bot, guild, sfw, nsfw, alice, bob, closer=stop)
+
+        async def close(bot, task, cm) -> None:
+            await bot.drain_and_close()
+            await asyncio.wait_for(task, 10)
+            await cm.__aexit__(None, None, None)
 
         try:
             yield start
         finally:
-            for bot, task, cm in reversed(started):
-                await bot.drain_and_close()
-                await asyncio.wait_for(task, 10)
-                await cm.__aexit__(None, None, None)
+            for entry in reversed(started):
+                await close(*entry)
 
 
 @pytest.fixture

@@ -113,7 +113,7 @@ async def test_fresh_clone_make_run_commands_answer_restart_without_resync(tmp_p
 
         make = await make_run(checkout)
         try:
-            first = await read_until(make, "synced 2 commands globally (may take a minute")
+            first = await read_until(make, "commands globally (may take a minute to show)")
             await fd.wait_until_ready(timeout=30)
             record = await fd.slash("imgur", "frontpage", channel=channel)
             await record.wait_done(timeout=15)

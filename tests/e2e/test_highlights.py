@@ -286,7 +286,7 @@ async def test_a_run_missed_while_the_bot_was_down_is_posted_once_at_start(start
     first = await start_world(clock=clock)
     first.clock = clock
     await add(first, first.sfw)
-    await first.bot.drain_and_close()  # down over 09:00
+    await first.stop()  # down over 09:00
     first.fd.identify_interval = None  # no 5 s wait before the next IDENTIFY
     clock.set(NINE + timedelta(minutes=20))
     second = await start_world(clock=clock)  # same database
@@ -296,15 +296,18 @@ async def test_a_run_missed_while_the_bot_was_down_is_posted_once_at_start(start
     assert len(second.fd.channel_messages(second.sfw)) == 1
 
 
-async def test_two_bots_on_one_database_post_each_slot_once(start_world):
+# Only PostgreSQL is shared by processes: on SQLite the second bot is refused at start.
+@pytest.mark.parametrize("engine", ["postgresql"])
+async def test_two_bots_on_one_database_post_each_slot_once(start_world, store_env):
     clock = FakeClock(EIGHT)
-    one = await start_world(clock=clock)
+    shared = {"STORE__URL": store_env["IMGURBOT_STORE__URL"]}
+    one = await start_world(clock=clock, STORE__PROCESS_NAME="one", **shared)
     channels = [one.fd.add_channel(one.guild, f"feed-{n}") for n in range(6)]
     for channel in channels:
         await eventually(lambda c=channel: one.bot.get_channel(int(c.id)))
         await add(one, channel)
     one.fd.identify_interval = None  # no 5 s wait before the second IDENTIFY
-    two = await start_world(clock=clock)  # a second process on the same database
+    two = await start_world(clock=clock, STORE__PROCESS_NAME="two", **shared)  # a second process
     await eventually(lambda: all(two.bot.get_channel(int(c.id)) for c in channels))
     clock.set(NINE)
     reports = await asyncio.gather(*(bot.highlights.run_due() for bot in (one.bot, two.bot) * 2))

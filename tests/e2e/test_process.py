@@ -194,8 +194,8 @@ async def test_imgurbot_invite_prints_the_link_with_both_scopes_and_the_permissi
     assert plain.returncode == 0 and chosen.returncode == 0, plain.stderr + chosen.stderr
     assert plain.stdout.strip() == (
         f"https://discord.com/oauth2/authorize?client_id={fd.application_id}"
-        "&scope=bot+applications.commands&permissions=3072"
-    )
+        "&scope=bot+applications.commands&permissions=84992"
+    )  # View Channels 1024, Send Messages 2048, Embed Links 16384, Read Message History 65536
     assert chosen.stdout.strip().endswith("&guild_id=987654321&disable_guild_select=true")
-    assert "View Channels, Send Messages" in plain.stderr
+    assert "View Channels, Send Messages, Embed Links, Read Message History" in plain.stderr
     assert "Traceback" not in plain.output + chosen.output

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from bot.app import open_bot
 from bot.clock import FakeClock
@@ -114,20 +113,24 @@ def mixed_tag(emu: Emulator) -> str:
 @asynccontextmanager
 async def open_engine(
     emu: Emulator,
-    db: Path,
+    db: Mapping[str, str],
     clock: FakeClock,
     channels: Channels,
+    *,
+    process: str = "one",
     **settings: str,
 ) -> AsyncIterator[HighlightsEngine]:
     """The engine as ``open_bot`` builds it (not connected to any Discord), posting into
-    ``channels``. ``settings`` override ``[highlights]`` keys."""
+    ``channels``. ``db`` names the database (the ``store_env`` fixture); ``process`` is
+    this bot's name among those sharing it; ``settings`` override ``[highlights]`` keys."""
     env = {
         "IMGUR_CLIENT_ID": "highlights-test-client",
         "IMGURBOT_IMGUR__API_BASE_URL": emu.base_url,
         "IMGURBOT_IMGUR__USE_EMULATOR": "never",
         "IMGURBOT_IMGUR__MAX_RETRIES": "0",
-        "IMGURBOT_STORE__PATH": f'"{db}"',
+        "IMGURBOT_STORE__PROCESS_NAME": process,
         "IMGURBOT_HIGHLIGHTS__DISCORD_POSTS_PER_SECOND": "50",
+        **db,
     }
     env.update({f"IMGURBOT_HIGHLIGHTS__{k.upper()}": v for k, v in settings.items()})
     async with open_bot(load_config(None, env), clock=clock) as bot:

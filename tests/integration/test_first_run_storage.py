@@ -144,3 +144,52 @@ def test_a_missing_folder_is_created_and_the_bot_goes_on(place, closed_port):
     # The database was fine: the bot went on to Discord, which is down here.
     assert_failure(ran, ExitStatus.UNREACHABLE, "cannot reach Discord")
     assert database.exists()
+
+
+# -- PostgreSQL ([store] url) ---------------------------------------------------------------
+
+
+def _postgres_env(closed_port: int, url: str) -> dict[str, str]:
+    return {
+        "DISCORD_TOKEN": "storage-token",
+        "IMGUR_CLIENT_ID": "storage-client",
+        "IMGURBOT_DISCORD__API_BASE_URL": f"http://127.0.0.1:{closed_port}/api/v10",
+        "IMGURBOT_STORE__URL": f'"{url}"',
+    }
+
+
+def test_a_postgresql_server_that_does_not_answer_is_said_with_status_3(place, closed_port):
+    env = _postgres_env(closed_port, f"postgresql://imgurbot@127.0.0.1:{closed_port}/imgurbot")
+    checked = imgurbot("check", env=env, cwd=place)
+    ran = imgurbot("run", env=env, cwd=place)
+    words = "the PostgreSQL server refused to connect"
+    assert_failure(checked, ExitStatus.UNREACHABLE, words)
+    assert_failure(ran, ExitStatus.UNREACHABLE, words)
+    assert "logging in" not in ran.stderr  # stopped before Discord
+    assert not list(place.iterdir())  # and no SQLite file was made beside it
+
+
+async def test_a_postgresql_database_that_does_not_exist_is_said_with_status_4(
+    place, closed_port, postgres_url
+):
+    missing = postgres_url.rsplit("/", 1)[0] + "/imgurbot_no_such_database"
+    env = _postgres_env(closed_port, missing)
+    checked = imgurbot("check", env=env, cwd=place)
+    ran = imgurbot("run", env=env, cwd=place)
+    words = 'PostgreSQL refused the connection: database "imgurbot_no_such_database"'
+    assert_failure(checked, ExitStatus.STORAGE, words)
+    assert_failure(ran, ExitStatus.STORAGE, words)
+
+
+def test_migrate_says_what_it_needs_and_where_it_could_not_go(place, closed_port):
+    database = place / "imgurbot.db"
+    make_database(database)
+    env = {"IMGURBOT_STORE__PATH": f'"{database}"'}
+    nowhere = imgurbot("migrate", env=env, cwd=place)
+    assert_failure(nowhere, ExitStatus.CONFIG, "migrate needs the PostgreSQL database")
+    with_password = imgurbot("migrate", "--to", "postgresql://u:hunter2@h/db", env=env, cwd=place)
+    assert_failure(with_password, ExitStatus.CONFIG, "must not hold a password")
+    assert "hunter2" not in with_password.output
+    down = f"postgresql://imgurbot@127.0.0.1:{closed_port}/imgurbot"
+    unreachable = imgurbot("migrate", "--to", down, env=env, cwd=place)
+    assert_failure(unreachable, ExitStatus.UNREACHABLE, "the PostgreSQL server refused to connect")

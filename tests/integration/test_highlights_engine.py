@@ -44,8 +44,9 @@ def channels():
 
 
 @pytest.fixture
-def db(tmp_path):
-    return tmp_path / "highlights.db"
+def db(store_env):
+    """The database every engine of a test shares, on each engine in turn."""
+    return store_env
 
 
 def daily(channel_id: int, **changes) -> FeedSettings:
@@ -93,10 +94,12 @@ async def test_one_imgur_fetch_per_source_is_shared_by_every_feed(emu, db, clock
     assert all(channels.posts_in(c) for c in range(1, 7))
 
 
+# Only PostgreSQL is shared by processes: on SQLite the second bot is refused at start.
+@pytest.mark.parametrize("engine", ["postgresql"])
 async def test_two_processes_on_one_database_post_each_slot_once(emu, db, clock, channels):
     async with (
-        open_engine(emu, db, clock, channels) as one,
-        open_engine(emu, db, clock, channels) as two,
+        open_engine(emu, db, clock, channels, process="one") as one,
+        open_engine(emu, db, clock, channels, process="two") as two,
     ):
         for channel_id in range(1, 21):
             await add(one, channels, channel_id)

@@ -74,3 +74,36 @@ async def test_an_answer_past_its_kinds_cap_is_refused_while_streaming(huge_serv
     await asyncio.sleep(0.1)
     # The client stopped reading at the cap (8 MB for a search): most was never sent.
     assert sent["bytes"] < HUGE / 2
+
+
+async def test_an_upload_slower_to_send_than_the_answer_timeout_still_lands():
+    """Sending a big file takes as long as the link needs: only a silence after the last
+    byte is a timeout, not the whole upload's length."""
+    from fakes.imgur.app import Emulator, EmulatorConfig
+
+    async def slowly():  # 1.2 s to send, where an answer may take 0.4 s
+        for _ in range(6):
+            await asyncio.sleep(0.2)
+            yield PNG_CHUNK if _ == 0 else b"\0" * 16
+
+    async with Emulator(EmulatorConfig(seed=1)) as emu:
+        client = aiohttp_client(
+            None,
+            ImgurSettings(max_retries=0, total_timeout_s=0.4),
+            CacheSettings(),
+            Secrets(imgur_client_id=SecretStr("cid")),
+            base_url=emu.base_url,
+        )
+        try:
+            request = sansio.upload(filename="slow.png", content_type="image/png")
+            result = await client.get(request, body=slowly())
+        finally:
+            await client.close()
+    assert result.id in emu.data.images
+
+
+# A valid 1x1 PNG: the emulator checks what it is given.
+PNG_CHUNK = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d4944415478da63f8ffff3f0005fe02fea7d6a4e10000000049454e44ae426082"
+)

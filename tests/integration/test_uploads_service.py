@@ -26,7 +26,6 @@ from bot.config import (
     ImgurSettings,
     LedgerSettings,
     Secrets,
-    StoreSettings,
     UploadSettings,
 )
 from bot.errors import QuotaExceeded
@@ -98,7 +97,8 @@ def ledger_settings() -> LedgerSettings:
 
 
 @pytest.fixture
-async def env(tmp_path, ledger_settings) -> AsyncIterator[Env]:
+async def env(tmp_path, ledger_settings, open_store) -> AsyncIterator[Env]:
+    """The service on each engine in turn."""
     clock = FakeClock()
     temp_dir = tmp_path / "uploads"
     async with (
@@ -106,7 +106,7 @@ async def env(tmp_path, ledger_settings) -> AsyncIterator[Env]:
         FakeDiscord(token="t") as fd,
         aiohttp.ClientSession() as session,
     ):
-        store = await Store.open(StoreSettings(path=tmp_path / "bot.db"))
+        store = await open_store()
         ledger = await Ledger.open(store, ledger_settings, clock=clock)
         client = aiohttp_client(
             session,
@@ -126,7 +126,6 @@ async def env(tmp_path, ledger_settings) -> AsyncIterator[Env]:
                 yield Env(emu, fd, store, ledger, client, access, service, temp_dir)
             finally:
                 await ledger.close()
-                await store.close()
         assert list(temp_dir.iterdir()) == []  # every temporary file is gone
 
 
@@ -186,10 +185,9 @@ async def test_several_files_become_an_album_of_their_images_in_order(env):
         ("album", None),
     ]  # fmt: skip
     assert rows[-1]["id"] == published.row_id
-    # The first upload is the member's; the rest of the command is the server's (see the
-    # service's docstring: the member's minute counts 10 credits an upload).
+    # Every file is the member's (one call each in their minute); the album is the server's.
     assert [(c["user_id"], c["kind"], c["cost"]) for c in await env.charges()] == [
-        (ALICE, "upload", 10), (None, "upload", 10), (None, "upload", 10), (None, "write", 1),
+        (ALICE, "upload", 10), (ALICE, "upload", 10), (ALICE, "upload", 10), (None, "write", 1),
     ]  # fmt: skip
 
 
@@ -200,7 +198,7 @@ async def test_an_album_the_server_has_no_uploads_left_for_is_refused_before_img
     files = [env.incoming(f"{n}.png", picture(seed=n)) for n in range(3)]
     with pytest.raises(QuotaExceeded) as caught:
         await env.upload(*files)
-    assert caught.value.scope == "upload" and caught.value.resets_at is not None
+    assert caught.value.scope == "guild_upload" and caught.value.resets_at is not None
     assert env.emu.stats.api_calls == 0
     # The two reservations that were granted were given back: nothing counts.
     assert sum(c["cost"] for c in await env.charges()) == 0

@@ -176,6 +176,27 @@ async def test_a_429_counts_as_uncertain_and_passes_through_the_gate(clock) -> N
     assert len(script.sent) == 1
 
 
+async def test_a_call_abandoned_mid_send_counts_as_uncertain(clock) -> None:
+    sending = asyncio.Event()
+
+    class Held(Script):
+        async def send(self, request):
+            sending.set()
+            return await super().send(request)
+
+    script = Held(asyncio.Event())  # never set: the request stays in flight until cancelled
+    client = client_over(script, clock)
+    gate = Gate()
+    upload = sansio.upload(filename="a.png")  # not shared with other callers: its own call
+    call = asyncio.create_task(client.get(upload, body=b"\x89PNG", gate=gate))
+    await sending.wait()
+    call.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await call
+    # It may be at Imgur already: counted, uncertain, until Imgur's figures settle it.
+    assert gate.outcomes == [(10, False)]
+
+
 # -- retries ----------------------------------------------------------------------------------
 
 

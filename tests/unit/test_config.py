@@ -178,3 +178,16 @@ def test_shard_flags_win_over_the_file_and_are_named_when_wrong(tmp_path):
         "discord.shard_ids = [0, 1] (configured): shard 1 does not exist with shard_count = 1: "
         "shard ids go from 0 to 0"
     ]
+
+
+def test_a_store_url_must_be_postgresql_and_hold_no_password(tmp_path):
+    (wrong,) = problems_of(tmp_path, '[store]\nurl = "mysql://bot@db/imgurbot"\n')
+    assert wrong.startswith("store.url = ") and "PostgreSQL" in wrong and "mysql://" in wrong
+    (secret,) = problems_of(tmp_path, '[store]\nurl = "postgresql://bot:hunter2@db/imgurbot"\n')
+    assert "PGPASSWORD" in secret and "hunter2" not in secret and "bot:***@db" in secret
+    env = {"IMGURBOT_STORE__URL": '"postgresql://bot:hunter2@db/imgurbot"'}
+    (secret,) = problems_of(tmp_path, env=env)
+    assert "IMGURBOT_STORE__URL" in secret and "hunter2" not in secret
+    url = "postgresql://bot@db:5432/imgurbot"
+    config = load_config(None, {"IMGURBOT_STORE__URL": f'"{url}"'})
+    assert config.store.url == url

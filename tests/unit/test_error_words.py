@@ -20,6 +20,8 @@ STAMP = f"<t:{int(RESET.timestamp())}:R>"
     [
         (QuotaExceeded("guild", RESET), f"allowance for today. Try again {STAMP}."),
         (QuotaExceeded("member", RESET), f"You're going a bit fast. Try again {STAMP}."),
+        (QuotaExceeded("guild_upload", RESET), "This server has reached its upload limit"),
+        (QuotaExceeded("upload", RESET), "as many uploads as Imgur allows in an hour. Try"),
         (QuotaExceeded("client", None), "budget. Try again later."),
         (imgur.RateLimited("x", scope="ip", resets_at=RESET), f"Try again {STAMP}."),
         (imgur.NotFound("Unable to find an image", status=404), "Imgur has nothing there"),
@@ -44,7 +46,7 @@ def test_known_errors_become_friendly_words(error, expected):
 
 def test_wrapped_errors_are_unwrapped():
     wrapped = app_commands.CommandInvokeError.__new__(app_commands.CommandInvokeError)
-    wrapped.original = QuotaExceeded("upload", RESET)
+    wrapped.original = QuotaExceeded("guild_upload", RESET)
     message, unexpected = describe_error(wrapped)
     assert "upload limit" in message and not unexpected
 

@@ -256,7 +256,7 @@ async def test_a_cache_hit_costs_nothing_and_is_never_refused(open_ledger):
     assert (await ledger.guild_status(1)).used == 0
 
 
-async def test_a_user_burst_is_refused_until_credits_leave_the_minute(open_ledger, clock):
+async def test_a_user_burst_is_refused_until_calls_leave_the_minute(open_ledger, clock):
     ledger = await open_ledger(user_burst_per_minute=10)
     first = clock.now()
     for _ in range(10):
@@ -278,6 +278,15 @@ async def test_refunded_credits_do_not_count_towards_the_burst(open_ledger):
     await charge_ok(ledger, user=5, settle=1)
 
 
+async def test_the_burst_counts_calls_so_uploads_are_not_ten_times_a_search(open_ledger):
+    ledger = await open_ledger(user_burst_per_minute=3)
+    for _ in range(3):  # three uploads of 10 credits each: three calls
+        await charge_ok(ledger, user=5, cost=10, kind="upload", settle=10)
+    with pytest.raises(QuotaExceeded) as refused:
+        await charge_ok(ledger, user=5)
+    assert refused.value.scope == "member"
+
+
 async def test_a_guild_hourly_upload_limit(open_ledger, clock):
     ledger = await open_ledger(guild_uploads_per_hour=2)
     first = clock.now()
@@ -286,7 +295,10 @@ async def test_a_guild_hourly_upload_limit(open_ledger, clock):
         clock.advance(60)
     with pytest.raises(QuotaExceeded) as refused:
         await charge_ok(ledger, guild=1, user=3, cost=10, kind="upload")
-    assert (refused.value.scope, refused.value.resets_at) == ("upload", first + timedelta(hours=1))
+    assert (refused.value.scope, refused.value.resets_at) == (
+        "guild_upload",
+        first + timedelta(hours=1),
+    )
     await charge_ok(ledger, guild=2, user=3, cost=10, kind="upload")
 
 

@@ -180,3 +180,15 @@ def test_shard_close_codes_are_configuration_failures_in_words(code, words):
     text = " ".join(failure.lines)
     for word in words:
         assert word in text, text
+
+
+def test_each_process_on_postgresql_has_its_own_health_file(tmp_path):
+    from bot.config import StoreSettings
+    from bot.health import health_path
+
+    alone = StoreSettings(path=tmp_path / "imgurbot.db")
+    assert health_path(alone) == tmp_path / "imgurbot.db.health.json"
+    shared = {"path": tmp_path / "imgurbot.db", "url": "postgresql://bot@db/imgurbot"}
+    one = health_path(StoreSettings(**shared, process_name="one"))
+    two = health_path(StoreSettings(**shared, process_name="two"))
+    assert one != two and one.parent == two.parent == tmp_path

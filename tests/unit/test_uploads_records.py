@@ -6,10 +6,9 @@ from __future__ import annotations
 import pytest
 
 from bot.clock import FakeClock
-from bot.config import CacheSettings, ImgurSettings, Secrets, StoreSettings
+from bot.config import CacheSettings, ImgurSettings, Secrets
 from bot.imgur import sansio
 from bot.imgur.client import HttpResponse, ImgurClient
-from bot.store import Store
 from bot.uploads.records import UPLOADS, NewUpload, UploadRecords
 
 ALICE, BOB, GUILD = 1, 2, 10
@@ -25,10 +24,9 @@ def new(imgur_id: str, *, user: int = ALICE, guild: int | None = GUILD, kind="im
 
 
 @pytest.fixture
-async def records(tmp_path):
-    store = await Store.open(StoreSettings(path=tmp_path / "uploads.db"), migrations=[UPLOADS])
-    yield UploadRecords(store)
-    await store.close()
+async def records(open_store):
+    """On each engine in turn (``open_store`` closes it after the test)."""
+    return UploadRecords(await open_store(migrations=[UPLOADS]))
 
 
 async def test_a_listing_shows_a_members_live_uploads_newest_first_albums_once(records):
