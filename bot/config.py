@@ -145,6 +145,41 @@ def parse_shard_ids(value: Any) -> list[int]:
     return sorted(ids)
 
 
+def shard_process_name(ids: list[int]) -> str:
+    """The default ``[store] process_name`` of a process running ``ids``: ``shards-0-3``,
+    ``shards-0,2,5``, ``shards-0-3,8-11``."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return "shards-" + ",".join(
+        f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs
+    )
+
+
+def _named_after_shards(config: Config, previous_ids: list[int] | None) -> Config:
+    """``[store] process_name`` unset (or named after ``previous_ids``): named after the
+    shards this process runs, so that processes sharing a database never share a name (the
+    ledger files charges under it; the health file is named after it)."""
+    ids = config.discord.shard_ids
+    name = config.store.process_name
+    derived = previous_ids is not None and name == shard_process_name(previous_ids)
+    if ids is None or (name is not None and not derived):
+        return config
+    name = shard_process_name(ids)
+    if len(name) > 64:
+        raise ConfigError(
+            [
+                f"store.process_name: the default named after shard_ids ({name[:40]}...) is "
+                "longer than 64 characters; set [store] process_name for this process"
+            ]
+        )
+    store = config.store.model_copy(update={"process_name": name})
+    return config.model_copy(update={"store": store})
+
+
 def _check_ids_fit(ids: list[int], count: Any) -> None:
     if count is None:
         raise _shard_error(
@@ -255,7 +290,8 @@ class StoreSettings(_Section):
     url: str | None = None
     pool_size: int = Field(10, ge=2, le=200)
     # This process's name among those sharing the database: the same name after a restart
-    # settles that process's unfinished charges. Default: from its shards, else "bot".
+    # settles that process's unfinished charges. Default: from its shards ("shards-0-3"),
+    # else "bot".
     process_name: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("url")
@@ -598,7 +634,8 @@ def load_config(path: Path | str | None, env: Mapping[str, str] | None = None) -
         config = None
     if problems or config is None:
         raise ConfigError(problems)
-    return config.model_copy(update={"secrets": secrets, "source": source})
+    config = config.model_copy(update={"secrets": secrets, "source": source})
+    return _named_after_shards(config, config.discord.shard_ids)
 
 
 _SHARD_FLAGS = {"shard_ids": "--shards", "shard_count": "--shard-count"}
@@ -626,4 +663,6 @@ def with_shards(config: Config, *, shard_ids: str | None, shard_count: str | Non
             )
             problems.append(f"{where}: {error['msg']}")
         raise ConfigError(problems) from None
-    return config.model_copy(update={"discord": discord})
+    return _named_after_shards(
+        config.model_copy(update={"discord": discord}), config.discord.shard_ids
+    )

@@ -191,3 +191,24 @@ def test_a_store_url_must_be_postgresql_and_hold_no_password(tmp_path):
     url = "postgresql://bot@db:5432/imgurbot"
     config = load_config(None, {"IMGURBOT_STORE__URL": f'"{url}"'})
     assert config.store.url == url
+
+
+def test_a_process_is_named_after_its_shards_unless_named(tmp_path):
+    from bot.config import shard_process_name, with_shards
+
+    assert shard_process_name([0, 1, 2, 3]) == "shards-0-3"
+    assert shard_process_name([0, 2, 5, 6, 7]) == "shards-0,2,5-7"
+    path = tmp_path / "config.toml"
+    path.write_text('[discord]\nshard_count = 8\nshard_ids = "0-3"\n')
+    config = load_config(path, {})
+    assert config.store.process_name == "shards-0-3"
+    # --shards renames a process named after its configured shards...
+    moved = with_shards(config, shard_ids="4-7", shard_count=None)
+    assert moved.store.process_name == "shards-4-7"
+    # ...but never one the admin named.
+    named = load_config(path, {"IMGURBOT_STORE__PROCESS_NAME": "east"})
+    assert named.store.process_name == "east"
+    assert with_shards(named, shard_ids="4-7", shard_count=None).store.process_name == "east"
+    assert load_config(None, {}).store.process_name is None  # one process: "bot"
+    flags_only = with_shards(load_config(None, {}), shard_ids="0,1", shard_count="4")
+    assert flags_only.store.process_name == "shards-0-1"
