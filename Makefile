@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install test lint run emulator bench clean
+.PHONY: install test lint run emulator sandbox screenshot system-deps check-system-deps bench clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 11))' || \
@@ -21,7 +21,22 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-test: lint
+# Debian packages the sandbox's browser tests need: Playwright drives the system's chromium
+# and never downloads a browser; the fonts draw emoji and CJK text as Discord would.
+SYSTEM_DEPS := chromium fonts-noto-color-emoji fonts-wqy-microhei
+APT_INSTALL := apt-get install -y $(SYSTEM_DEPS)
+
+system-deps:
+	@if [ "$$(id -u)" = 0 ]; then apt-get update && $(APT_INSTALL); \
+		else sudo apt-get update && sudo $(APT_INSTALL); fi
+
+# Without chromium the browser tests are skipped with this advice, and fail under CI=true.
+check-system-deps:
+	@command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || { \
+		echo "the browser tests need Debian's chromium: run 'make system-deps' ($(APT_INSTALL))"; \
+		if [ "$$CI" = true ]; then exit 1; fi; }
+
+test: lint check-system-deps
 	$(BIN)/pytest -q
 
 # `make run` reads .env when there is one (KEY=value lines, the format compose uses too):
@@ -38,8 +53,17 @@ run: $(STAMP)
 emulator: $(STAMP)
 	$(BIN)/imgurbot emulator
 
+# The offline sandbox on http://127.0.0.1:8080/ (PORT=... for another port).
+sandbox: $(STAMP)
+	$(BIN)/imgurbot sandbox --port $(or $(PORT),8080)
+
+# Remake the README's picture of the sandbox (docs/sandbox.png) from a browser test's run.
+screenshot: $(STAMP) check-system-deps
+	IMGURBOT_SCREENSHOT=docs/sandbox.png $(BIN)/pytest -q -p no:cacheprovider \
+		tests/browser -k test_search_shows_an_embed
+
 bench: $(STAMP)
-	@for b in client_throughput ledger interactions quota_day uploads fanout; do \
+	@for b in client_throughput ledger interactions quota_day uploads fanout sandbox_startup; do \
 		$(BIN)/python -m bench.$$b --quick || exit 1; done
 
 clean:

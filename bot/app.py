@@ -309,14 +309,14 @@ async def open_bot(
         try:
             if not shared(config.store):  # on PostgreSQL, several processes are the point
                 stack.enter_context(instance_lock(config.store.path))
-            store = await open_store(config.store)
+            store = await open_store(config.store, password=config.secrets.pgpassword)
             stack.push_async_callback(store.close)
             ledger = await Ledger.open(
                 store, config.ledger, clock=clock, owner=process_name(config)
             )
             stack.push_async_callback(ledger.close)  # flushes before the store closes
         except (OSError, sqlite3.Error, StoreUnavailable) as exc:
-            raise await storage_failure(config.store, exc) from None
+            raise await storage_failure(config.store, exc, config.secrets.pgpassword) from None
         timeout = aiohttp.ClientTimeout(
             total=config.imgur.total_timeout_s, connect=config.imgur.connect_timeout_s
         )

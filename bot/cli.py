@@ -1,4 +1,4 @@
-"""The ``imgurbot`` command line: run, check, sync, invite, emulator, gallery.
+"""The ``imgurbot`` command line: run, check, sync, invite, emulator, sandbox, gallery.
 
 Every failure a person can cause (a bad config, a missing secret, an unreachable service, a
 database that cannot be used, a second bot on the same database, Ctrl-C) ends with one or two
@@ -17,6 +17,7 @@ import asyncio
 import logging
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
     from bot.config import Config, ConfigError
 
 log = logging.getLogger("imgurbot")
+PROCESS_STARTED = time.monotonic()  # as near the start as this module can note it
 
 DEMO_HEADER = (
     "imgurbot: DISCORD_TOKEN is not set, so here is a demo instead of the bot: the front page "
@@ -147,6 +149,22 @@ def build_parser() -> argparse.ArgumentParser:
     emu.add_argument("--port", type=port_number, default=None, help="port (default 8089)")
     emu.add_argument("--seed", type=int, default=None, help="seed for the synthetic catalogue")
 
+    sandbox = sub.add_parser(
+        "sandbox",
+        help="try the bot in a browser, offline",
+        description="Start the Imgur emulator, a fake Discord and the real bot, and serve a "
+        "page that looks like a Discord channel: try every command with no account. Needs no "
+        "configuration or secret.",
+    )
+    sandbox.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="address to bind (default 127.0.0.1, this machine only; 0.0.0.0 inside a "
+        "container, with the port published to the host's 127.0.0.1)",
+    )
+    sandbox.add_argument("--port", type=port_number, default=8080, help="port (default 8080)")
+    sandbox.add_argument("--open", action="store_true", help="open the page in a browser")
+
     gallery = sub.add_parser(
         "gallery",
         help="print the Imgur front page",
@@ -247,6 +265,7 @@ def _run_command(args: argparse.Namespace) -> int:
         "invite": cmd_invite,
         "migrate": cmd_migrate,
         "emulator": cmd_emulator,
+        "sandbox": cmd_sandbox,
         "gallery": cmd_gallery,
     }
     try:
@@ -354,7 +373,7 @@ def cmd_check(config: Config, args: argparse.Namespace) -> int:
     from bot.preflight import diagnose_store, missing_token
 
     failures = config_failures(config)
-    storage = diagnose_store(config.store)
+    storage = diagnose_store(config.store, config.secrets.pgpassword)
     if storage is not None:
         failures.append(storage)
     for failure in failures:
@@ -391,7 +410,7 @@ def check_health(config: Config) -> int:
     problems = judge(report, now)
     if problems and (report is None or report.store_problem is None):
         # Not running (or stuck): say why the database would stop it, if it would.
-        storage = diagnose_store(config.store)
+        storage = diagnose_store(config.store, config.secrets.pgpassword)
         if storage is not None:
             failures.append(storage)
     for failure in failures:
@@ -451,7 +470,8 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
     except ValueError as exc:
         raise Failure(ExitStatus.CONFIG, f"--to: {exc.errors()[0]['msg']}") from None
     source = config.store.model_copy(update={"url": None, "path": args.source or config.store.path})
-    done = asyncio.run(migrate(source, target, progress=print))
+    password = config.secrets.pgpassword
+    done = asyncio.run(migrate(source, target, progress=print, password=password))
     for table, rows in done.already.items():
         print(f"{table}: {rows} row(s) already there")
     print(
@@ -466,9 +486,6 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
 
 
 def cmd_emulator(config: Config, args: argparse.Namespace) -> int:
-    import errno
-    import socket
-
     from fakes.imgur.app import run
 
     host = args.host or config.emulator.host
@@ -477,25 +494,44 @@ def cmd_emulator(config: Config, args: argparse.Namespace) -> int:
     try:
         run(host=host, port=port, seed=seed, public_url=config.emulator.public_url)
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            raise Failure(
-                ExitStatus.IN_USE,
-                f"port {port} on {host} is already in use (another emulator, or another program).",
-                "Stop it, or choose another port with --port (0 picks a free one).",
-            ) from None
-        if exc.errno == errno.EACCES:
-            raise Failure(
-                ExitStatus.CONFIG,
-                f"port {port} needs administrator rights on this machine; choose one above 1023.",
-            ) from None
-        if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
-            raise Failure(
-                ExitStatus.CONFIG,
-                f"cannot listen on {host!r}: not an address of this machine "
-                "(127.0.0.1 is this machine only, 0.0.0.0 every address).",
-            ) from None
-        raise
+        raise _listen_failure(exc, host, port, "another emulator") from None
     return ExitStatus.OK
+
+
+def _listen_failure(exc: OSError, host: str, port: int, who: str) -> Exception:
+    """Why a server could not listen on ``host:port``, in words (else ``exc`` itself)."""
+    import errno
+    import socket
+
+    if exc.errno == errno.EADDRINUSE:
+        return Failure(
+            ExitStatus.IN_USE,
+            f"port {port} on {host} is already in use ({who}, or another program).",
+            "Stop it, or choose another port with --port (0 picks a free one).",
+        )
+    if exc.errno == errno.EACCES:
+        return Failure(
+            ExitStatus.CONFIG,
+            f"port {port} needs administrator rights on this machine; choose one above 1023.",
+        )
+    if isinstance(exc, socket.gaierror) or exc.errno == errno.EADDRNOTAVAIL:
+        return Failure(
+            ExitStatus.CONFIG,
+            f"cannot listen on {host!r}: not an address of this machine "
+            "(127.0.0.1 is this machine only, 0.0.0.0 every address).",
+        )
+    return exc
+
+
+def cmd_sandbox(config: Config, args: argparse.Namespace) -> int:
+    from bot.sandbox import serve_sandbox
+
+    try:
+        return asyncio.run(
+            serve_sandbox(args.host, args.port, open_browser=args.open, since=PROCESS_STARTED)
+        )
+    except OSError as exc:
+        raise _listen_failure(exc, args.host, args.port, "another sandbox") from None
 
 
 def cmd_gallery(config: Config, args: argparse.Namespace) -> int:

@@ -42,6 +42,7 @@ SECRET_NAMES = (
     "IMGUR_CLIENT_SECRET",
     "IMGUR_REFRESH_TOKEN",
     "RAPIDAPI_KEY",
+    "PGPASSWORD",  # the PostgreSQL password for [store] url (PGPASSWORD_FILE for a secret)
 )
 
 
@@ -422,6 +423,7 @@ class Secrets(BaseModel):
     imgur_client_secret: SecretStr | None = None
     imgur_refresh_token: SecretStr | None = None
     rapidapi_key: SecretStr | None = None
+    pgpassword: SecretStr | None = None
 
 
 class Config(_Section):

@@ -179,7 +179,7 @@ class Heartbeat:
     def _explain_store(self, exc: BaseException) -> str:
         from bot.preflight import diagnose_store
 
-        failure = diagnose_store(self.bot.store.settings)
+        failure = diagnose_store(self.bot.store.settings, self.bot.config.secrets.pgpassword)
         if failure is not None:
             return failure.lines[0]
         if isinstance(exc, StoreUnavailable):  # already in words; the engine's own beside

@@ -24,6 +24,8 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import SecretStr
+
 from bot.config import StoreSettings
 from bot.failures import ExitStatus, Failure
 from bot.instance_lock import instance_lock
@@ -73,6 +75,7 @@ async def migrate(
     *,
     schemas: Iterable[Schema] | None = None,
     progress: Callable[[str], None] = lambda _line: None,
+    password: SecretStr | None = None,
 ) -> Copied:
     """Copy the SQLite database ``source`` into the PostgreSQL database at ``url``."""
     schemas = list(every_schema() if schemas is None else schemas)
@@ -86,9 +89,11 @@ async def migrate(
         sqlite = await Store.open(source, migrations=schemas)
         try:
             try:
-                pg = await PostgresStore.open(url, migrations=schemas, max_size=2)
+                pg = await PostgresStore.open(
+                    url, migrations=schemas, max_size=2, password=password
+                )
             except StoreUnavailable as exc:
-                raise await storage_failure(StoreSettings(url=url), exc) from None
+                raise await storage_failure(StoreSettings(url=url), exc, password) from None
             try:
                 return await _copy(sqlite, pg, progress)
             finally:

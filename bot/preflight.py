@@ -18,6 +18,8 @@ import os
 import sqlite3
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from bot.config import Config, StoreSettings
 from bot.failures import ExitStatus, Failure
 
@@ -117,7 +119,7 @@ def _blocking_file(path: Path) -> Path | None:
     return None
 
 
-def diagnose_store(settings: StoreSettings) -> Failure | None:
+def diagnose_store(settings: StoreSettings, password: SecretStr | None = None) -> Failure | None:
     """Why the database cannot be used, in one sentence (status 4), or None if it can.
 
     Creates the folder (and an empty database) when they are missing, as the bot would.
@@ -125,7 +127,7 @@ def diagnose_store(settings: StoreSettings) -> Failure | None:
     call it on a running event loop (it runs one for PostgreSQL): use a thread there.
     """
     if settings.url:
-        return asyncio.run(_probe_postgres(settings.url))
+        return asyncio.run(_probe_postgres(settings.url, password))
     path = Path(settings.path)
     if str(path) == ":memory:":
         return None
@@ -210,13 +212,14 @@ def _probe_sqlite(path: Path, settings: StoreSettings, failure, other_path: str)
     return None
 
 
-async def _probe_postgres(url: str) -> Failure | None:
+async def _probe_postgres(url: str, password: SecretStr | None) -> Failure | None:
     """Connect to the server and write to a temporary table, as the bot will."""
     import asyncpg
 
     key = f"[store] url = {url!r}"  # the url holds no password: the settings refuse one
+    secret = {"password": password.get_secret_value()} if password is not None else {}
     try:
-        conn = await asyncio.wait_for(asyncpg.connect(dsn=url), timeout=10)
+        conn = await asyncio.wait_for(asyncpg.connect(dsn=url, **secret), timeout=10)
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:
         why = "did not answer in 10 s" if isinstance(exc, TimeoutError) else "refused to connect"
         return Failure(
@@ -245,13 +248,15 @@ async def _probe_postgres(url: str) -> Failure | None:
     return None
 
 
-async def storage_failure(settings: StoreSettings, exc: BaseException) -> Failure:
+async def storage_failure(
+    settings: StoreSettings, exc: BaseException, password: SecretStr | None = None
+) -> Failure:
     """The sentence for a failure to open the store; re-raises ``exc`` if the store is fine.
 
     A database that ``diagnose_store`` finds usable failed for another reason (a migration
     bug, say): that is not the admin's to fix, so it keeps its traceback.
     """
-    failure = await asyncio.to_thread(diagnose_store, settings)
+    failure = await asyncio.to_thread(diagnose_store, settings, password)
     if failure is None:
         raise exc
     return failure

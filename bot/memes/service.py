@@ -41,7 +41,7 @@ from bot.clock import Clock, SystemClock
 from bot.config import MemesSettings
 from bot.errors import QuotaExceeded
 from bot.imgur import sansio
-from bot.imgur.errors import ImgurError
+from bot.imgur.errors import ImgurError, ServerError
 from bot.store import Store
 
 from .errors import MemeError, TemplateInvalid
@@ -66,6 +66,8 @@ from .templates import (
 from .text import clean_text, split_texts
 
 log = logging.getLogger(__name__)
+# After Imgur's meme templates fail, how long before they are asked for again.
+IMGUR_RETRY_AFTER_S = 60.0
 
 T = TypeVar("T")
 SUGGESTIONS = 25  # Discord shows at most 25 autocomplete choices
@@ -138,6 +140,7 @@ class MemeService:
         self.templates = ServerTemplates(store)
         self.executor = executor
         self.clock = clock or SystemClock()
+        self._imgur_quiet_until = 0.0  # see imgur_entries
         self._session = session  # the bot's own, for Discord's attachments
         self.max_bytes = int(settings.max_template_mb * 1024 * 1024)
         self.policy = FetchPolicy.build(
@@ -209,7 +212,16 @@ class MemeService:
     async def imgur_entries(self, imgur: ChargedImgur) -> tuple[list[TemplateEntry], float | None]:
         """Imgur's default templates (charged once, then from the cache) and the answer's
         age when it is an older copy. Raises what the call raised."""
-        answer = await imgur.get(sansio.memegen_defaults())
+        now = self.clock.now().timestamp()
+        if now < self._imgur_quiet_until:
+            # It just failed: autocomplete asks on every keystroke, and each failed call
+            # may still be counted by Imgur. Ask again after a pause, not per keystroke.
+            raise ServerError("Imgur's meme templates failed a moment ago; asking again shortly")
+        try:
+            answer = await imgur.get(sansio.memegen_defaults())
+        except ImgurError:
+            self._imgur_quiet_until = now + IMGUR_RETRY_AFTER_S
+            raise
         entries = [imgur_entry(meme) for meme in answer.value]
         return entries, (answer.age_s if answer.stale else None)
 

@@ -16,19 +16,29 @@ from bot.store.schema import Schema, Statement
 from bot.store.sqlite import MAX_BATCH, Store, open_database
 
 if TYPE_CHECKING:
+    from pydantic import SecretStr
+
     from bot.config import StoreSettings
     from bot.store.postgres import PostgresStore
 
 
 async def open_store(
-    settings: StoreSettings, *, migrations: Iterable[Schema] = ()
+    settings: StoreSettings,
+    *,
+    migrations: Iterable[Schema] = (),
+    password: SecretStr | None = None,
 ) -> Store | PostgresStore:
-    """The store ``settings`` name: PostgreSQL when ``url`` is set, else the SQLite file."""
+    """The store ``settings`` name: PostgreSQL when ``url`` is set (``password`` from the
+    PGPASSWORD secret, if any), else the SQLite file."""
     if settings.url:
         from bot.store.postgres import PostgresStore  # asyncpg only when it is used
 
         return await PostgresStore.open(
-            settings.url, migrations=migrations, max_size=settings.pool_size, settings=settings
+            settings.url,
+            migrations=migrations,
+            max_size=settings.pool_size,
+            settings=settings,
+            password=password,
         )
     return await Store.open(settings, migrations=migrations)
 

@@ -116,13 +116,21 @@ class PostgresStore:
         max_size: int = 10,
         schema: str | None = None,
         settings: Any = None,
+        password: Any = None,
     ) -> PostgresStore:
         """Connect a pool to ``url`` and apply ``migrations``. ``schema`` puts every table
         in that PostgreSQL schema (tests use one each)."""
         server_settings = {"search_path": schema} if schema else None
+        # A password given as a secret (PGPASSWORD_FILE); else asyncpg reads PGPASSWORD and
+        # ~/.pgpass itself. Never part of the url, which shows in messages.
+        secret = {"password": password.get_secret_value()} if password is not None else {}
         try:
             pool = await asyncpg.create_pool(
-                dsn=url, min_size=min_size, max_size=max_size, server_settings=server_settings
+                dsn=url,
+                min_size=min_size,
+                max_size=max_size,
+                server_settings=server_settings,
+                **secret,
             )
         except asyncpg.PostgresError as exc:  # a wrong user, password or database name
             reason = f"the database server refused the connection ({exc})"
@@ -131,7 +139,7 @@ class PostgresStore:
             raise _translate(exc) from exc
         store = cls(
             pool,
-            connect=lambda: asyncpg.connect(dsn=url, server_settings=server_settings),
+            connect=lambda: asyncpg.connect(dsn=url, server_settings=server_settings, **secret),
             settings=settings,
         )
         try:

@@ -153,6 +153,22 @@ async def test_when_imgurs_legacy_endpoint_fails_the_list_degrades_to_ours(harne
         await harness.service.find(harness.imgur(), GUILD, "imgur:AbC1234")
 
 
+async def test_a_failing_legacy_endpoint_is_not_asked_on_every_keystroke(harness):
+    from bot.clock import FakeClock
+    from bot.memes.service import IMGUR_RETRY_AFTER_S
+
+    harness.service.clock = clock = FakeClock()
+    harness.emu.faults.add("error_500", path_prefix="/3/memegen")
+    for typed in ("d", "do", "dog", "doge"):  # autocomplete, a keystroke at a time
+        names = [e.label for e in await harness.service.suggest(harness.imgur(), GUILD, typed)]
+        assert all("imgur" not in n.lower() for n in names)
+    asked = harness.emu.stats.requests
+    assert asked == 1  # each failed call may count at Imgur: one, not one per keystroke
+    clock.advance(IMGUR_RETRY_AFTER_S + 1)
+    await harness.service.suggest(harness.imgur(), GUILD, "dog")
+    assert harness.emu.stats.requests == 2
+
+
 async def test_templates_are_found_by_key_or_by_name_as_typed(harness):
     imgur = harness.imgur()
     meme = harness.emu.data.meme_templates[0]

@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import sysconfig
+import urllib.request
 import venv
 import zipfile
 from pathlib import Path
@@ -52,7 +53,10 @@ def test_wheel_installs_and_runs_like_the_image(tmp_path):
     assert built.returncode == 0, built.stderr
     (wheel,) = dist.glob("imgurbot-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
-    for package in ("bot/cli.py", "cogs/__init__.py", "fakes/imgur/__init__.py"):
+    for package in (
+        "bot/cli.py", "cogs/__init__.py", "fakes/imgur/__init__.py",
+        "bot/sandbox/static/index.html", "bot/sandbox/static/sandbox.js",
+    ):  # fmt: skip
         assert package in names
     assert not any(n.startswith("tests/") for n in names)
 
@@ -108,6 +112,24 @@ def test_wheel_installs_and_runs_like_the_image(tmp_path):
     configured = run(exe, "check", env=with_secrets, cwd=workdir)
     assert configured.returncode == 0, configured.stderr
     assert "config ok" in configured.stdout
+
+    # The sandbox, as the README runs it in the image (every address inside the container).
+    sandbox = subprocess.Popen(
+        [exe, "sandbox", "--host", "0.0.0.0", "--port", "0"],
+        env=image_env, cwd=workdir, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    try:
+        url = re.search(r"open (http://127\.0\.0\.1:\d+/)", sandbox.stdout.readline())[1]
+        with urllib.request.urlopen(url + "static/sandbox.js", timeout=30) as page:
+            assert page.status == 200 and b"connect()" in page.read()
+        sandbox.send_signal(signal.SIGINT)
+        assert sandbox.wait(timeout=30) == 0
+    finally:
+        if sandbox.poll() is None:
+            sandbox.kill()
+            sandbox.wait()
+        sandbox.stdout.close()
+        sandbox.stderr.close()
 
     # Supervised and misconfigured: up, unhealthy, until stopped; no restart loop.
     proc = subprocess.Popen(

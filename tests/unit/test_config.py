@@ -212,3 +212,13 @@ def test_a_process_is_named_after_its_shards_unless_named(tmp_path):
     assert load_config(None, {}).store.process_name is None  # one process: "bot"
     flags_only = with_shards(load_config(None, {}), shard_ids="0,1", shard_count="4")
     assert flags_only.store.process_name == "shards-0-1"
+
+
+def test_the_postgresql_password_is_a_secret_read_from_a_file_too(tmp_path):
+    secret = tmp_path / "pgpassword"
+    secret.write_text("s3cret-pg\n")
+    config = load_config(None, {"PGPASSWORD_FILE": str(secret)})
+    assert config.secrets.pgpassword.get_secret_value() == "s3cret-pg"
+    assert "s3cret-pg" not in repr(config) + repr(config.secrets)
+    (problem,) = problems_of(tmp_path, '[store]\npgpassword = "s3cret-pg"\n')
+    assert "PGPASSWORD" in problem and "s3cret-pg" not in problem

@@ -55,8 +55,8 @@ async def test_uploads_are_reserved_up_front_and_used_one_per_upload(ledger):
         async with gate(ALBUM) as meter:  # not an upload: charged as it comes
             meter.settle(1)
     assert await rows(ledger) == [
-        (ALICE, "upload", 10, "settled"),  # the member's
-        (None, "upload", 10, "settled"),  # the server's: see the service's docstring
+        (ALICE, "upload", 10, "settled"),  # every file is the member's (a call each)
+        (ALICE, "upload", 10, "settled"),
         (None, "write", 1, "settled"),
     ]
 
@@ -65,7 +65,7 @@ async def test_more_uploads_than_the_hour_allows_are_refused_whole(ledger):
     with pytest.raises(QuotaExceeded) as caught:
         async with ReservedUploads(ledger, GUILD, ALICE, "upload", 4):
             pytest.fail("nothing may be sent")
-    assert caught.value.scope == "upload"
+    assert caught.value.scope == "guild_upload"
     assert [r[2] for r in await rows(ledger)] == [0, 0, 0]  # granted, then given back
     assert (await ledger.guild_status(GUILD)).used == 0
 
