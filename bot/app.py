@@ -18,6 +18,7 @@ import asyncio
 import logging
 import signal
 import sqlite3
+import time
 import weakref
 from collections.abc import AsyncIterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -159,6 +160,15 @@ class ImgurBot(commands.Bot):
             log.warning("shutting down with %d command(s) still running", self.inflight.count)
         await self.close()
 
+    def gateway_open(self) -> bool:
+        """Whether the gateway connection is open (every shard's, for a sharded bot)."""
+        return self.ws is not None and self.ws.open
+
+    def gateway_latencies(self) -> dict[int, float]:
+        """Seconds between a heartbeat and its ACK, per shard id (``inf``/``nan`` until one
+        was measured): one shard, 0, unless sharded."""
+        return {self.shard_id or 0: self.latency}
+
     def track_view(self, view: discord.ui.View) -> None:
         """Remember a live view so closing the bot stops its timeout timer too."""
         self._views.add(view)
@@ -174,6 +184,68 @@ class ImgurBot(commands.Bot):
         if self.scheduler.running:
             self.scheduler.shutdown(wait=False)
         await super().close()
+
+
+IDENTIFY_INTERVAL_S = 5.0  # Discord: one IDENTIFY per 5 s per shard_id % max_concurrency
+IDENTIFY_MARGIN_S = 0.25  # the IDENTIFY leaves a moment after the hook; keep Discord's gap
+
+
+class ShardedImgurBot(ImgurBot, commands.AutoShardedBot):
+    """The same bot running several shards in one process (``[discord] shard_count`` and
+    ``shard_ids``; README, "Sharding"), through discord.py's ``AutoShardedBot``.
+
+    discord.py waits 5 s before every IDENTIFY but the first; Discord allows
+    ``max_concurrency`` of them at once (shards whose ``shard_id % max_concurrency`` differ),
+    so the wait here is per rate-limit key (``max_concurrency`` from ``GET /gateway/bot``).
+    """
+
+    identify_interval_s = IDENTIFY_INTERVAL_S
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._max_concurrency: int | None = None
+        self._identified: dict[int, float] = {}
+        self._identify_lock = asyncio.Lock()
+
+    async def launch_shards(self) -> None:
+        # "auto": discord.py asks GET /gateway/bot for the count and would then connect to the
+        # URL in that answer, past a configured [discord] gateway_url (a proxy). Not here.
+        if self.shard_count is None and self.config.discord.gateway_url:
+            self.shard_count, _url, _limits = await self.http.get_bot_gateway()
+        await super().launch_shards()
+
+    def gateway_open(self) -> bool:
+        wanted = self.shard_ids or range(self.shard_count or 0)
+        shards = self.shards
+        return bool(wanted) and all(i in shards and not shards[i].is_closed() for i in wanted)
+
+    def gateway_latencies(self) -> dict[int, float]:
+        return dict(self.latencies)
+
+    async def before_identify_hook(self, shard_id: int | None, *, initial: bool = False) -> None:
+        if self._max_concurrency is None:
+            try:
+                limits = await self.fetch_session_start_limits()
+                self._max_concurrency = max(1, limits.max_concurrency)
+            except (discord.HTTPException, discord.GatewayNotFound, aiohttp.ClientError):
+                self._max_concurrency = 1  # discord.py's own assumption
+        key = (shard_id or 0) % self._max_concurrency
+        async with self._identify_lock:
+            last = self._identified.get(key)
+            if last is not None:
+                wait = last + self.identify_interval_s + IDENTIFY_MARGIN_S - time.monotonic()
+                if wait > 0:
+                    await asyncio.sleep(wait)
+            self._identified[key] = time.monotonic()
+
+
+def bot_class(config: Config) -> tuple[type[ImgurBot], dict[str, object]]:
+    """The bot class the configuration asks for, and its sharding options."""
+    settings = config.discord
+    if not settings.sharded:
+        return ImgurBot, {}
+    count = None if settings.shard_count == "auto" else settings.shard_count
+    return ShardedImgurBot, {"shard_count": count, "shard_ids": settings.shard_ids}
 
 
 def bot_invite_url(bot: ImgurBot, guild_id: int | None = None) -> str:
@@ -287,7 +359,8 @@ async def open_bot(
             )
         )
         scheduler = AsyncIOScheduler(timezone="UTC")
-        bot = ImgurBot(
+        cls, sharding = bot_class(config)
+        bot = cls(
             config,
             session=session,
             store=store,
@@ -300,6 +373,7 @@ async def open_bot(
             uploads=uploads,
             extensions=extensions,
             sync_on_start=sync_on_start,
+            **sharding,
             **options,
         )
         bot.highlights = HighlightsEngine(
@@ -332,7 +406,7 @@ async def _stop(bot: ImgurBot, runner: asyncio.Task[None]) -> None:
     connection is open.
     """
     while not runner.done():
-        if bot.ws is not None and bot.ws.open:
+        if bot.gateway_open():
             await bot.drain_and_close()
             return
         runner.cancel()

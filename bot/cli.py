@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from bot.failures import MEANING, NEEDS_THE_ADMIN, ExitStatus, Failure
 
 if TYPE_CHECKING:
-    from bot.config import Config
+    from bot.config import Config, ConfigError
 
 log = logging.getLogger("imgurbot")
 PROCESS_STARTED = time.monotonic()  # as near the start as this module can note it
@@ -74,11 +74,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    sub.add_parser(
+    run = sub.add_parser(
         "run",
         help="start the bot",
         description="Start the bot: log the invite link, publish the slash commands if they "
         "changed, answer until SIGTERM or Ctrl-C. Without DISCORD_TOKEN, show a demo instead.",
+    )
+    run.add_argument(
+        "--shards",
+        default=None,
+        metavar="IDS",
+        help='the shards this process runs: a range "0-3" or ids "0,2" (over [discord] '
+        "shard_ids; needs a shard count)",
+    )
+    run.add_argument(
+        "--shard-count",
+        default=None,
+        metavar="N",
+        help='the total number of shards across every process, or "auto" (over [discord] '
+        "shard_count)",
     )
 
     check = sub.add_parser(
@@ -205,6 +219,13 @@ def _main(argv: Sequence[str] | None) -> int:
     return status
 
 
+def say_invalid(exc: ConfigError) -> int:
+    print("imgurbot: invalid configuration:", file=sys.stderr)
+    for problem in exc.problems:
+        print(f"  {problem}", file=sys.stderr)
+    return ExitStatus.CONFIG
+
+
 def _misplaced_config(extra: list[str]) -> str | None:
     """The path of a ``--config`` given after the subcommand, if there is one."""
     for i, arg in enumerate(extra):
@@ -225,10 +246,7 @@ def _run_command(args: argparse.Namespace) -> int:
         say(failure)
         return failure.status
     except ConfigError as exc:
-        print("imgurbot: invalid configuration:", file=sys.stderr)
-        for problem in exc.problems:
-            print(f"  {problem}", file=sys.stderr)
-        return ExitStatus.CONFIG
+        return say_invalid(exc)
     try:
         setup_logging(config.logging, config.secrets)
     except OSError as exc:
@@ -284,6 +302,12 @@ def _config_path(args: argparse.Namespace) -> Path | None:
 
 
 def cmd_run(config: Config, args: argparse.Namespace) -> int:
+    from bot.config import ConfigError, with_shards
+
+    try:
+        config = with_shards(config, shard_ids=args.shards, shard_count=args.shard_count)
+    except ConfigError as exc:
+        return say_invalid(exc)
     if config.secrets.discord_token is None and not config.run.supervised:
         return run_demo(config)
     try:

@@ -28,8 +28,10 @@ from pydantic import (
     Field,
     SecretStr,
     ValidationError,
+    ValidationInfo,
     field_validator,
 )
+from pydantic_core import PydanticCustomError
 
 from bot.imgur.vocab import CACHED_KINDS
 
@@ -65,6 +67,138 @@ class DiscordSettings(_Section):
     shutdown_grace_s: float = Field(10.0, gt=0)
     cooldown_per_user_s: float = Field(3.0, ge=0)
     paginator_timeout_s: float = Field(180.0, gt=0, le=840)
+    # Cluster mode (README, "Sharding"): unset, one process runs the one shard Discord gives
+    # a small bot. ``shard_count`` is the total across every process ("auto": Discord's
+    # recommendation); ``shard_ids`` the ones this process runs (default: all of them).
+    shard_count: int | Literal["auto"] | None = None
+    shard_ids: list[int] | None = None
+
+    @field_validator("shard_count", mode="before")
+    @classmethod
+    def _count(cls, value: Any) -> Any:
+        return parse_shard_count(value) if value is not None else None
+
+    @field_validator("shard_ids", mode="before")
+    @classmethod
+    def _ids(cls, value: Any, info: ValidationInfo) -> Any:
+        if value is None:
+            return None
+        ids = parse_shard_ids(value)
+        if "shard_count" in info.data:  # else the count's own problem is reported
+            _check_ids_fit(ids, info.data["shard_count"])
+        return ids
+
+    @property
+    def sharded(self) -> bool:
+        """Whether this process runs its shards with discord.py's ``AutoShardedBot``."""
+        return self.shard_count is not None or self.shard_ids is not None
+
+
+def _shard_error(message: str) -> PydanticCustomError:
+    # A custom error shows the message alone (a ValueError would start "Value error, ").
+    return PydanticCustomError("shard_setting", message)
+
+
+def parse_shard_count(value: Any) -> int | Literal["auto"]:
+    """``8``, ``"8"`` or ``"auto"``; anything else is explained."""
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    if isinstance(value, str) and value.strip().isdigit():
+        value = int(value.strip())
+    if isinstance(value, int) and not isinstance(value, bool) and value >= 1:
+        return value
+    raise _shard_error(
+        "the shard count is a whole number of 1 or more (the total across every process), "
+        'or "auto" for the number Discord recommends'
+    )
+
+
+def parse_shard_ids(value: Any) -> list[int]:
+    """Shard ids from ``"0-3"``, ``"0,2,5"``, ``"4"``, ``3`` or a list of those."""
+    parts = value if isinstance(value, list) else [value]
+    ids: list[int] = []
+    for part in parts:
+        if isinstance(part, int) and not isinstance(part, bool):
+            pieces = [str(part)]
+        elif isinstance(part, str):
+            pieces = [p.strip() for p in part.split(",")]
+        else:
+            pieces = [""]
+        for piece in pieces:
+            low, dash, high = piece.partition("-")
+            if not low.strip().isdigit() or (dash and not high.strip().isdigit()):
+                raise _shard_error(
+                    f"{piece!r} is not a shard id or a range of them: write a range "
+                    'such as "0-3", ids such as "0,2,5", or a list [0, 2, 5]'
+                )
+            first, last = int(low), int(high) if dash else int(low)
+            if last < first:
+                raise _shard_error(
+                    f"the range {piece!r} goes backwards: write the lower id first, "
+                    f'such as "{last}-{first}"'
+                )
+            ids.extend(range(first, last + 1))
+    if not ids:
+        raise _shard_error('no shard ids given: write a range such as "0-3"')
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise _shard_error(f"shard {duplicates[0]} is listed twice; list each shard once")
+    return sorted(ids)
+
+
+def shard_process_name(ids: list[int]) -> str:
+    """The default ``[store] process_name`` of a process running ``ids``: ``shards-0-3``,
+    ``shards-0,2,5``, ``shards-0-3,8-11``."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and i == runs[-1][-1] + 1:
+            runs[-1].append(i)
+        else:
+            runs.append([i])
+    return "shards-" + ",".join(
+        f"{run[0]}-{run[-1]}" if len(run) > 1 else str(run[0]) for run in runs
+    )
+
+
+def _named_after_shards(config: Config, previous_ids: list[int] | None) -> Config:
+    """``[store] process_name`` unset (or named after ``previous_ids``): named after the
+    shards this process runs, so that processes sharing a database never share a name (the
+    ledger files charges under it; the health file is named after it)."""
+    ids = config.discord.shard_ids
+    name = config.store.process_name
+    derived = previous_ids is not None and name == shard_process_name(previous_ids)
+    if ids is None or (name is not None and not derived):
+        return config
+    name = shard_process_name(ids)
+    if len(name) > 64:
+        raise ConfigError(
+            [
+                f"store.process_name: the default named after shard_ids ({name[:40]}...) is "
+                "longer than 64 characters; set [store] process_name for this process"
+            ]
+        )
+    store = config.store.model_copy(update={"process_name": name})
+    return config.model_copy(update={"store": store})
+
+
+def _check_ids_fit(ids: list[int], count: Any) -> None:
+    if count is None:
+        raise _shard_error(
+            "shard ids need the shard count they are part of: set shard_count (--shard-count) "
+            "to the total across every process, such as 8 for shard_ids 0-3 here and 4-7 "
+            "elsewhere"
+        )
+    if count == "auto":
+        raise _shard_error(
+            'shard ids need a fixed shard_count, not "auto": every process must use the same '
+            "count, and Discord's recommendation can change between two starts; set the "
+            "number"
+        )
+    if isinstance(count, int) and ids[-1] >= count:
+        raise _shard_error(
+            f"shard {ids[-1]} does not exist with shard_count = {count}: shard ids go "
+            f"from 0 to {count - 1}"
+        )
 
 
 class ImgurSettings(_Section):
@@ -177,7 +311,8 @@ class StoreSettings(_Section):
     url: str | None = None
     pool_size: int = Field(10, ge=2, le=200)
     # This process's name among those sharing the database: the same name after a restart
-    # settles that process's unfinished charges. Default: from its shards, else "bot".
+    # settles that process's unfinished charges. Default: from its shards ("shards-0-3"),
+    # else "bot".
     process_name: str | None = Field(None, min_length=1, max_length=64)
 
     @field_validator("url")
@@ -529,4 +664,35 @@ def load_config(path: Path | str | None, env: Mapping[str, str] | None = None) -
         config = None
     if problems or config is None:
         raise ConfigError(problems)
-    return config.model_copy(update={"secrets": secrets, "source": source})
+    config = config.model_copy(update={"secrets": secrets, "source": source})
+    return _named_after_shards(config, config.discord.shard_ids)
+
+
+_SHARD_FLAGS = {"shard_ids": "--shards", "shard_count": "--shard-count"}
+
+
+def with_shards(config: Config, *, shard_ids: str | None, shard_count: str | None) -> Config:
+    """``imgurbot run --shards 0-3 --shard-count 8``: the flags win over the configuration.
+
+    ``ConfigError`` names the flag (or the configured key) whose value does not fit.
+    """
+    given = {"shard_ids": shard_ids, "shard_count": shard_count}
+    given = {key: value for key, value in given.items() if value is not None}
+    if not given:
+        return config
+    try:
+        discord = DiscordSettings.model_validate({**config.discord.model_dump(), **given})
+    except ValidationError as exc:
+        problems = []
+        for error in exc.errors():
+            key = str(error["loc"][0])
+            where = (
+                f"{_SHARD_FLAGS[key]} {given[key]}"
+                if key in given
+                else f"discord.{key} = {error.get('input')!r} (configured)"
+            )
+            problems.append(f"{where}: {error['msg']}")
+        raise ConfigError(problems) from None
+    return _named_after_shards(
+        config.model_copy(update={"discord": discord}), config.discord.shard_ids
+    )

@@ -111,8 +111,15 @@ def explain_discord_error(exc: BaseException, api_url: str) -> Failure | None:
         if exc.code == 4011:
             return Failure(
                 ExitStatus.CONFIG,
-                "Discord requires sharding: the bot is in more than 2,500 servers.",
-                "One imgurbot process cannot serve that many yet.",
+                "Discord requires sharding: a shard would serve more than 2,500 servers.",
+                'Set [discord] shard_count = "auto" (or more shards): README, "Sharding".',
+            )
+        if exc.code == 4010:
+            return Failure(
+                ExitStatus.CONFIG,
+                f"Discord refused shard {exc.shard_id} as invalid (close code 4010).",
+                "Check [discord] shard_count and shard_ids (--shard-count, --shards): "
+                "every id must be below the count.",
             )
         return Failure(
             ExitStatus.UNREACHABLE,

@@ -137,10 +137,13 @@ class Heartbeat:
         self._changed = asyncio.Event()  # a connection change is published at once
         bot.add_listener(self._connected, "on_ready")
         bot.add_listener(self._connected, "on_resumed")
+        # A shard that had to IDENTIFY again gets "shard_ready", not "ready" (discord.py).
+        bot.add_listener(self._connected, "on_shard_ready")
         bot.add_listener(self._disconnected, "on_disconnect")
 
-    async def _connected(self) -> None:
-        if not self.connected:
+    async def _connected(self, *_shard_id: int) -> None:
+        # With several shards, connected means all of them (one down is a silent server).
+        if not self.connected and self.bot.gateway_open():
             self.connected, self.since = True, self.clock.now().timestamp()
             self._changed.set()
 

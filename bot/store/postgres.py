@@ -202,7 +202,12 @@ class PostgresStore:
             )
         self._check_open()
         async with self._pool.acquire() as conn:
-            await conn.execute(_MIGRATIONS_TABLE)
+            # Under the lock too: CREATE TABLE IF NOT EXISTS is not safe against itself, and
+            # two processes starting together on a new database would both create the table
+            # (one failing on a duplicate pg_type row).
+            async with conn.transaction():
+                await conn.execute("SELECT pg_advisory_xact_lock($1)", _MIGRATION_LOCK)
+                await conn.execute(_MIGRATIONS_TABLE)
             for step in range(1, len(schema.migrations) + 1):
                 name = schema.step_name(step)
                 async with conn.transaction():

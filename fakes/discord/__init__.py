@@ -83,7 +83,8 @@ Test API (``FakeDiscord``; see ``server.py`` for every parameter):
   (created/edited/deleted, the message as it now is), ``interaction`` (dispatched, callback,
   callback_refused), ``gateway`` (connect, identify, resume, disconnect, refused). Bounded:
   a slow reader loses the oldest events (counted in ``dropped``) and never blocks the fake.
-- Sharding: ``recommended_shards`` (``GET /gateway/bot``), ``session_start_limit`` (total,
+- Sharding: ``add_guild_per_shard(count) -> {shard_id: Guild}``, ``recommended_shards``
+  (``GET /gateway/bot``), ``session_start_limit`` (total,
   remaining, max_concurrency), ``identify_interval`` (5 s per ``shard_id %
   max_concurrency``; None: off), ``max_guilds_per_shard`` (2500; more: close 4011),
   ``await wait_until_ready(shards=N)``.

@@ -13,8 +13,11 @@ Events, Opcodes and Status Codes):
   with 4010; a shard that would hold more than ``max_guilds_per_shard`` guilds with 4011.
 - Sharding: a session with ``shard: [id, count]`` gets only the events of guilds with
   ``(guild_id >> 22) % count == id``; events without a guild (DMs) go to shard 0. Several
-  sessions may identify with the same shard (Discord allows it: each gets that shard's
-  events).
+  sessions may identify with the same shard, each getting that shard's events: Discord's
+  Gateway documentation, "Sharding", says "You can establish multiple sessions with the same
+  [shard_id, num_shards]" (what zero-downtime hand-overs rely on), and its close codes have
+  4005 only for "more than one identify payload" on one connection. So the fake refuses no
+  second session for a shard; keeping one process per shard is the bot's job.
 - Session starts: every IDENTIFY spends one of ``session_start_limit.remaining`` (shown by
   ``GET /gateway/bot``). At most one IDENTIFY per ``identify_interval`` (5 s) per
   rate-limit key ``shard_id % max_concurrency``; one over that gets INVALID_SESSION (op 9).

@@ -18,7 +18,7 @@ from aiohttp import web
 from .backend import Backend
 from .cdn import Cdn
 from .feed import Event, Subscription
-from .gateway import Gateway, SessionStartLimit
+from .gateway import Gateway, SessionStartLimit, shard_of
 from .interactions import (
     APPLICATION_COMMAND,
     AUTOCOMPLETE,
@@ -284,6 +284,26 @@ class FakeDiscord:
         )
         self._announce("GUILD_CREATE", lambda: guild.payload(self.world.bot.id), guild.id)
         return guild
+
+    def add_guild_per_shard(
+        self, shard_count: int, *, channel: str = "general"
+    ) -> dict[int, Guild]:
+        """One new server (with a text channel) on each shard of ``shard_count``, by shard id.
+
+        A server's shard comes from the millisecond in its id, so each is made a millisecond
+        later than the last on the fake's id clock (``snowflake_skew_s``; nothing sleeps).
+        Servers made on the way to a missing shard are kept (with their channel) too."""
+        owners: dict[int, Guild] = {}
+        skew = self.snowflake_skew_s
+        try:
+            while len(owners) < shard_count:
+                guild = self.add_guild(f"guild-{len(self.world.guilds)}")
+                self.add_channel(guild, channel)
+                owners.setdefault(shard_of(guild.id, shard_count), guild)
+                self.snowflake_skew_s += 0.001
+        finally:
+            self.snowflake_skew_s = skew
+        return owners
 
     def add_channel(
         self,

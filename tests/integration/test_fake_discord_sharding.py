@@ -15,7 +15,7 @@ import pytest
 from discord import app_commands
 from discord.ext import commands
 
-from fakes.discord import FakeDiscord, Guild
+from fakes.discord import FakeDiscord
 from fakes.discord.gateway import shard_of
 
 TOKEN = "test-token"
@@ -49,19 +49,6 @@ class ShardedBot(commands.AutoShardedBot):
         together here, so don't."""
 
 
-def guilds_on_every_shard(fd: FakeDiscord, count: int) -> dict[int, Guild]:
-    """One guild per shard. The shard comes from the millisecond in the guild's id, so each
-    guild is made a millisecond later than the last (by the fake's id clock, no sleeping)."""
-    owners: dict[int, Guild] = {}
-    while len(owners) < count:
-        guild = fd.add_guild(f"guild-{len(fd.world.guilds)}")
-        fd.add_channel(guild, "general")
-        owners.setdefault(shard_of(guild.id, count), guild)
-        fd.snowflake_skew_s += 0.001
-    fd.snowflake_skew_s = 0
-    return owners
-
-
 async def until(check, timeout: float = 5.0) -> None:  # noqa: ASYNC109
     """Poll bot-side state (discord.py offers no event for it) until ``check()`` holds."""
     async with asyncio.timeout(timeout):
@@ -90,7 +77,7 @@ def events_sent(fd: FakeDiscord, event: str) -> dict[int, list[dict]]:
 
 
 async def test_one_process_with_three_shards(fd: FakeDiscord) -> None:
-    owners = guilds_on_every_shard(fd, 3)
+    owners = fd.add_guild_per_shard(3)
     fd.recommended_shards = 3
     fd.session_start_limit.max_concurrency = 3
     starts = fd.session_start_limit.remaining
@@ -126,7 +113,7 @@ async def test_one_process_with_three_shards(fd: FakeDiscord) -> None:
 
 
 async def test_two_clients_own_different_shards_of_one_count(fd: FakeDiscord) -> None:
-    owners = guilds_on_every_shard(fd, 2)
+    owners = fd.add_guild_per_shard(2)
     fd.session_start_limit.max_concurrency = 2
     first = ShardedBot(sync=True, shard_ids=[0], shard_count=2)
     second = ShardedBot(sync=False, shard_ids=[1], shard_count=2)
@@ -158,7 +145,7 @@ async def test_two_clients_own_different_shards_of_one_count(fd: FakeDiscord) ->
 async def test_an_interaction_for_a_shard_nobody_runs_is_refused_clearly(
     fd: FakeDiscord,
 ) -> None:
-    owners = guilds_on_every_shard(fd, 2)
+    owners = fd.add_guild_per_shard(2)
     bot = ShardedBot(sync=True, shard_ids=[0], shard_count=2)
     task = await start(bot)
     try:

@@ -15,7 +15,7 @@ import subprocess
 import sys
 
 import pytest
-from processes import assert_failure, clean_env, imgurbot, imgurbot_async, start
+from processes import assert_failure, clean_env, imgurbot, imgurbot_async, start, stop
 
 from bot.failures import ExitStatus
 from fakes.discord import FakeDiscord
@@ -84,6 +84,28 @@ async def test_dev_guild_the_bot_is_not_in_exits_2_with_the_invite_link(tmp_path
                 f"client_id={fd.application_id}", f"guild_id={elsewhere}",
                 "scope=bot+applications.commands",
             )  # fmt: skip
+
+
+async def test_a_bot_outgrowing_one_shard_exits_2_and_says_how_to_shard(tmp_path):
+    """Discord closes with 4011 when one shard would hold too many servers (here, more
+    than one); the sharded bot (one shard per server) starts on the same servers."""
+    async with FakeDiscord(token=TOKEN) as fd:
+        fd.add_guild_per_shard(2)
+        fd.max_guilds_per_shard = 1
+        result = await imgurbot_async("run", env=fake_env(tmp_path, fd), cwd=tmp_path)
+        assert_failure(
+            result, ExitStatus.CONFIG, "Discord requires sharding",
+            '[discord] shard_count = "auto"',
+        )  # fmt: skip
+        fd.recommended_shards = 2
+        fd.session_start_limit.max_concurrency = 2
+        env = fake_env(tmp_path, fd, IMGURBOT_DISCORD__SHARD_COUNT="auto")
+        proc = await start("run", env=env, cwd=tmp_path)
+        try:
+            await fd.wait_until_ready(timeout=60, shards=2)
+        finally:
+            status, log = await stop(proc)
+        assert status == 0 and "Traceback" not in log, log
 
 
 # -- Imgur is not configured the way the settings ask -----------------------------------------

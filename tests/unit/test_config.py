@@ -112,6 +112,74 @@ def test_unreadable_secret_file_is_a_problem(tmp_path):
     assert caught.value.problems[0].startswith("DISCORD_TOKEN_FILE: cannot read")
 
 
+# -- cluster mode: [discord] shard_count and shard_ids -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("toml", "count", "ids"),
+    [
+        ("", None, None),
+        ('shard_count = "auto"', "auto", None),
+        ("shard_count = 8", 8, None),
+        ('shard_count = 8\nshard_ids = "0-3"', 8, [0, 1, 2, 3]),
+        ('shard_count = 8\nshard_ids = "6,2"', 8, [2, 6]),
+        ('shard_count = 8\nshard_ids = [7, "0-1"]', 8, [0, 1, 7]),
+        ("shard_count = 8\nshard_ids = 5", 8, [5]),
+    ],
+)
+def test_shard_settings_accept_a_count_and_ranges_or_lists_of_ids(tmp_path, toml, count, ids):
+    path = tmp_path / "config.toml"
+    path.write_text(f"[discord]\n{toml}\n")
+    settings = load_config(path, {}).discord
+    assert (settings.shard_count, settings.shard_ids) == (count, ids)
+    assert settings.sharded == (count is not None)
+
+
+@pytest.mark.parametrize(
+    ("toml", "expected"),
+    [
+        ('shard_ids = "0-3"', "discord.shard_ids = '0-3': shard ids need the shard count"),
+        (
+            'shard_count = "auto"\nshard_ids = "0-3"',
+            'shard ids need a fixed shard_count, not "auto"',
+        ),
+        ('shard_count = 4\nshard_ids = "2-4"', "shard 4 does not exist with shard_count = 4"),
+        ('shard_count = 4\nshard_ids = "3-1"', "the range '3-1' goes backwards"),
+        ('shard_count = 4\nshard_ids = "1,1"', "shard 1 is listed twice"),
+        ('shard_count = 4\nshard_ids = "0-"', "'0-' is not a shard id or a range of them"),
+        ("shard_count = 0", "discord.shard_count = 0: the shard count is a whole number of 1"),
+        ('shard_count = "many"', "the shard count is a whole number of 1 or more"),
+    ],
+)
+def test_bad_shard_settings_say_what_is_wrong_on_one_line(tmp_path, toml, expected):
+    problems = problems_of(tmp_path, f"[discord]\n{toml}\n")
+    assert len(problems) == 1 and expected in problems[0], problems
+
+
+def test_shard_flags_win_over_the_file_and_are_named_when_wrong(tmp_path):
+    from bot.config import with_shards
+
+    path = tmp_path / "config.toml"
+    path.write_text('[discord]\nshard_count = 4\nshard_ids = "0-1"\n')
+    config = load_config(path, {})
+    assert with_shards(config, shard_ids=None, shard_count=None) is config
+    moved = with_shards(config, shard_ids="2-3", shard_count=None).discord
+    assert (moved.shard_count, moved.shard_ids) == (4, [2, 3])
+    grown = with_shards(config, shard_ids="4-7", shard_count="8").discord
+    assert (grown.shard_count, grown.shard_ids) == (8, [4, 5, 6, 7])
+    with pytest.raises(ConfigError) as caught:
+        with_shards(config, shard_ids="4", shard_count=None)
+    assert caught.value.problems == [
+        "--shards 4: shard 4 does not exist with shard_count = 4: shard ids go from 0 to 3"
+    ]
+    with pytest.raises(ConfigError) as caught:
+        with_shards(config, shard_ids=None, shard_count="1")
+    assert caught.value.problems == [
+        "discord.shard_ids = [0, 1] (configured): shard 1 does not exist with shard_count = 1: "
+        "shard ids go from 0 to 0"
+    ]
+
+
 def test_a_store_url_must_be_postgresql_and_hold_no_password(tmp_path):
     (wrong,) = problems_of(tmp_path, '[store]\nurl = "mysql://bot@db/imgurbot"\n')
     assert wrong.startswith("store.url = ") and "PostgreSQL" in wrong and "mysql://" in wrong
@@ -123,6 +191,27 @@ def test_a_store_url_must_be_postgresql_and_hold_no_password(tmp_path):
     url = "postgresql://bot@db:5432/imgurbot"
     config = load_config(None, {"IMGURBOT_STORE__URL": f'"{url}"'})
     assert config.store.url == url
+
+
+def test_a_process_is_named_after_its_shards_unless_named(tmp_path):
+    from bot.config import shard_process_name, with_shards
+
+    assert shard_process_name([0, 1, 2, 3]) == "shards-0-3"
+    assert shard_process_name([0, 2, 5, 6, 7]) == "shards-0,2,5-7"
+    path = tmp_path / "config.toml"
+    path.write_text('[discord]\nshard_count = 8\nshard_ids = "0-3"\n')
+    config = load_config(path, {})
+    assert config.store.process_name == "shards-0-3"
+    # --shards renames a process named after its configured shards...
+    moved = with_shards(config, shard_ids="4-7", shard_count=None)
+    assert moved.store.process_name == "shards-4-7"
+    # ...but never one the admin named.
+    named = load_config(path, {"IMGURBOT_STORE__PROCESS_NAME": "east"})
+    assert named.store.process_name == "east"
+    assert with_shards(named, shard_ids="4-7", shard_count=None).store.process_name == "east"
+    assert load_config(None, {}).store.process_name is None  # one process: "bot"
+    flags_only = with_shards(load_config(None, {}), shard_ids="0,1", shard_count="4")
+    assert flags_only.store.process_name == "shards-0-1"
 
 
 def test_the_postgresql_password_is_a_secret_read_from_a_file_too(tmp_path):

@@ -157,6 +157,31 @@ def test_a_database_in_memory_needs_no_lock(tmp_path):
         assert not list(tmp_path.iterdir())
 
 
+# -- gateway close codes that the admin fixes -------------------------------------------------
+
+
+class _ClosedSocket:
+    close_code = None
+
+
+@pytest.mark.parametrize(
+    ("code", "words"),
+    [
+        (4010, ["Discord refused shard 3 as invalid", "shard_count and shard_ids"]),
+        (4011, ["Discord requires sharding", 'shard_count = "auto"']),
+    ],
+)
+def test_shard_close_codes_are_configuration_failures_in_words(code, words):
+    from bot.failures import explain_discord_error
+
+    closed = discord.ConnectionClosed(_ClosedSocket(), shard_id=3, code=code)
+    failure = explain_discord_error(closed, "https://discord.com/api/v10")
+    assert failure is not None and failure.status == ExitStatus.CONFIG
+    text = " ".join(failure.lines)
+    for word in words:
+        assert word in text, text
+
+
 def test_each_process_on_postgresql_has_its_own_health_file(tmp_path):
     from bot.config import StoreSettings
     from bot.health import health_path
