@@ -23,8 +23,11 @@ Needs PostgreSQL and Redis (``IMGURBOT_TEST_POSTGRES_URL``, ``IMGURBOT_TEST_REDI
 defaults: the local servers); it creates a schema and a key prefix of its own and removes
 them afterwards. Prints a table and ends with one line of JSON.
 
-Not here yet: the interactions burst over several processes (it needs the bot's cluster
-mode, ``[discord] shard_ids``).
+Then ``bench.interactions``' burst: 500 commands on one bot process (as that benchmark
+runs it), and 2,000 over N bot processes, one shard each (``[discord] shard_ids``), sharing
+PostgreSQL and Redis: ``p99_first_response_ms`` beside the one-process figure. One fake
+Discord serves all of them, in this process, so its own request handling is part of the
+figure (as in ``bench.interactions``).
 """
 
 from __future__ import annotations
@@ -297,6 +300,91 @@ async def cluster_day(
     return result
 
 
+# -- the interactions burst over several processes ---------------------------------------------
+
+
+async def cluster_burst(n: int, processes: int) -> dict[str, Any]:
+    """``bench.interactions``' burst (its commands, its slow Imgur in a process of its own)
+    over ``processes`` bot processes, one shard each, sharing PostgreSQL and Redis: the
+    first-response percentiles as the fake Discord records them."""
+    from contextlib import AsyncExitStack
+
+    import asyncpg
+    import redis.asyncio as aioredis
+
+    from bench import interactions as burst
+    from bot.imgur.shared_cache import namespace_for
+    from fakes.discord import FakeDiscord
+
+    schema = f"bench_cluster_{secrets.token_hex(4)}"
+    conn = await asyncpg.connect(POSTGRES_URL)
+    await conn.execute(f"CREATE SCHEMA {schema}")
+    imgur_url = ""
+    try:
+        async with AsyncExitStack() as stack:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bench-cluster-")))
+            imgur_url, tags = await stack.enter_async_context(burst.emulator_process(burst.SEED))
+            fd = await stack.enter_async_context(FakeDiscord(token=burst.TOKEN))
+            fd.session_start_limit.max_concurrency = processes
+            guilds = []
+            while len(guilds) < burst.GUILDS:  # spread evenly over the shards
+                guilds.extend(fd.add_guild_per_shard(processes).values())
+            channels = [g.channel("general") for g in guilds]
+            users = [fd.add_user(f"member-{i}") for i in range(n)]
+            for shard in range(processes):
+                env = burst.bot_env(fd, imgur_url, guilds[0].id, tmp / "imgurbot.db")
+                env |= {
+                    "IMGURBOT_DISCORD__SHARD_COUNT": str(processes),
+                    "IMGURBOT_DISCORD__SHARD_IDS": str(shard),
+                    "IMGURBOT_STORE__URL": f"{POSTGRES_URL}?search_path={schema}",
+                    "IMGURBOT_CACHE__REDIS_URL": REDIS_URL,
+                }
+                await stack.enter_async_context(burst.running_bot(env, tmp / f"lag-{shard}.json"))
+            planned = burst.plan_commands(n, users, channels, tags)
+            for channel in channels[:processes]:  # warm every process once, unmeasured
+                warm = await fd.slash("imgur", "quota", user=users[0], channel=channel)
+                await warm.wait_done(timeout=30)
+            await asyncio.sleep(0.2)
+            started = time.perf_counter()
+            records = await asyncio.gather(
+                *(fd.slash("imgur", *p.path, options=p.options, user=p.user, channel=p.channel)
+                  for p in planned)
+            )  # fmt: skip
+            deadline = time.monotonic() + 120
+            while not all(r.is_done() or r.rejected for r in records):
+                if time.monotonic() > deadline:
+                    break
+                await asyncio.sleep(0.02)
+            wall = time.perf_counter() - started
+            first, final = burst._request_times(fd, records)
+            first_ms = [
+                (first[r.token] - r.dispatched_at) * 1000 for r in records if r.token in first
+            ]
+            final_ms = [
+                (final[r.token] - r.dispatched_at) * 1000 for r in records if r.token in final
+            ]
+            return {
+                "commands": n,
+                "processes": processes,
+                "p50_first_response_ms": round(burst.pct(first_ms, 50), 1),
+                "p99_first_response_ms": round(burst.pct(first_ms, 99), 1),
+                "p99_final_ms": round(burst.pct(final_ms, 99), 1),
+                "unanswered": sum(1 for r in records if not r.acknowledged),
+                "rejected_callbacks": sum(1 for r in records if r.rejected),
+                "burst_wall_s": round(wall, 2),
+            }
+    finally:
+        await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        await conn.close()
+        if imgur_url:
+            redis = aioredis.Redis.from_url(REDIS_URL)
+            pattern = f"imgurbot:cache:{namespace_for(burst.CLIENT_ID, imgur_url)}:*"
+            keys = [k async for k in redis.scan_iter(match=pattern)]
+            if keys:
+                await redis.delete(*keys)
+            await redis.aclose()
+
+
 # -- report ------------------------------------------------------------------------------------
 
 
@@ -335,6 +423,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=11)
     parser.add_argument("--processes", type=int, default=4)
     parser.add_argument("--progress", action="store_true", help="print progress to stderr")
+    parser.add_argument(
+        "--part", choices=("all", "quota", "interactions"), default="all", help="what to run"
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.worker:
@@ -358,36 +449,55 @@ def main(argv: list[str] | None = None) -> None:
                               budget=overload_budget, processes=n, shared_cache=True, **common),
         ]  # fmt: skip
 
-    with tempfile.TemporaryDirectory(prefix="bench-cluster-"):
+    figures: dict[str, Any] = {"processes": n}
+    if args.part in ("all", "quota"):
         one, shared, unshared, overload = asyncio.run(days())
-    print(f"cluster{' (quick)' if args.quick else ''}: bench.quota_day's trace, seed {args.seed}")
-    for day in (one, shared, unshared, overload):
+        print(
+            f"cluster{' (quick)' if args.quick else ''}: bench.quota_day's trace, seed {args.seed}"
+        )
+        for day in (one, shared, unshared, overload):
+            print()
+            print(f"{day.name}:")
+            print("\n".join(f"  {k.ljust(34)}  {v}" for k, v in describe(day)))
+        figures |= {
+            "commands": shared.commands,
+            "ratio_to_floor": round(shared.ratio_to_floor, 4),
+            "ratio_to_floor_one_process": round(one.ratio_to_floor, 4),
+            "ratio_to_floor_own_caches": round(unshared.ratio_to_floor, 4),
+            "credits_per_command": round(shared.credits / shared.commands, 4),
+            "credits_per_command_one_process": round(one.credits / one.commands, 4),
+            "fresh_older_than_ttl": shared.figures["too_old"],
+            "overload_commands": overload.commands,
+            "overload_budget": overload.budget,
+            "credits_spent": overload.credits,
+            "credits_spent_within_budget": overload.credits <= overload.budget,
+            "overload_refused": overload.figures["refused"],
+            "overload_served_stale": overload.figures["served_stale"],
+            "ledger_counted": shared.ledger_counted,
+            "ledger_counted_one_process": one.ledger_counted,
+            "imgur_429s": shared.imgur_429s + overload.imgur_429s,
+            "wall_s": round(shared.wall_s, 1),
+            "wall_s_one_process": round(one.wall_s, 1),
+        }
+    if args.part in ("all", "interactions"):
+        from bench import interactions as burst
+
+        alone_n = 100 if args.quick else 500
+        cluster_n = alone_n * n
         print()
-        print(f"{day.name}:")
-        width = 34
-        print("\n".join(f"  {k.ljust(width)}  {v}" for k, v in describe(day)))
-    figures = {
-        "processes": n,
-        "commands": shared.commands,
-        "ratio_to_floor": round(shared.ratio_to_floor, 4),
-        "ratio_to_floor_one_process": round(one.ratio_to_floor, 4),
-        "ratio_to_floor_own_caches": round(unshared.ratio_to_floor, 4),
-        "credits_per_command": round(shared.credits / shared.commands, 4),
-        "credits_per_command_one_process": round(one.credits / one.commands, 4),
-        "fresh_older_than_ttl": shared.figures["too_old"],
-        "overload_commands": overload.commands,
-        "overload_budget": overload.budget,
-        "credits_spent": overload.credits,
-        "credits_spent_within_budget": overload.credits <= overload.budget,
-        "overload_refused": overload.figures["refused"],
-        "overload_served_stale": overload.figures["served_stale"],
-        "ledger_counted": shared.ledger_counted,
-        "ledger_counted_one_process": one.ledger_counted,
-        "imgur_429s": shared.imgur_429s + overload.imgur_429s,
-        "wall_s": round(shared.wall_s, 1),
-        "wall_s_one_process": round(one.wall_s, 1),
-        "p99_first_response_ms": None,  # needs the bot's cluster mode: not measured here
-    }
+        print(f"interactions: {alone_n} commands on one process, then {cluster_n} over {n}")
+        alone = burst.describe_run(1, alone_n, asyncio.run(burst.run_burst(alone_n, True)))
+        together = asyncio.run(cluster_burst(cluster_n, n))
+        print(f"{n} processes: {json.dumps(together)}")
+        figures |= {
+            "burst_commands": cluster_n,
+            "p99_first_response_ms": together["p99_first_response_ms"],
+            "p50_first_response_ms": together["p50_first_response_ms"],
+            "burst_unanswered": together["unanswered"],
+            "one_process_commands": alone_n,
+            "p99_first_response_ms_one_process": round(alone["p99_first_response_ms"], 1),
+            "p50_first_response_ms_one_process": round(alone["p50_first_response_ms"], 1),
+        }
     print(json.dumps(figures))
 
 
