@@ -135,14 +135,25 @@ class SharedCache:
 
     @classmethod
     def from_url(
-        cls, url: str, settings: CacheSettings, clock: Clock, *, namespace: str, **options: Any
+        cls,
+        url: str,
+        settings: CacheSettings,
+        clock: Clock,
+        *,
+        namespace: str,
+        max_connections: int = 32,
+        **options: Any,
     ) -> SharedCache:
         import redis.asyncio as aioredis
         from redis.asyncio.retry import Retry
         from redis.backoff import NoBackoff
 
-        client = aioredis.Redis.from_url(
+        # A burst of commands waits its turn for one of ``max_connections`` (a plain pool
+        # refuses the 101st at once, which would look like Redis going away).
+        pool = aioredis.BlockingConnectionPool.from_url(
             url,
+            max_connections=max_connections,
+            timeout=5.0,
             socket_connect_timeout=1.0,
             socket_timeout=2.0,
             # No hidden retries: a failure falls back to the local cache at once, and
@@ -150,11 +161,13 @@ class SharedCache:
             retry=Retry(NoBackoff(), 0),
             health_check_interval=30,
         )
+        client = aioredis.Redis(connection_pool=pool)
         return cls(client, settings, clock, namespace=namespace, where=describe_url(url), **options)
 
     async def close(self) -> None:
         with suppress(Exception):
             await self._redis.aclose()
+            await self._redis.connection_pool.disconnect()
 
     def __len__(self) -> int:
         return len(self.local)

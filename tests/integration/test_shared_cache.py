@@ -53,7 +53,12 @@ class Processes:
         self.caches: list[SharedCache] = []
 
     def open(
-        self, *, url: str | None = None, clock: FakeClock | None = None, **cache: Any
+        self,
+        *,
+        url: str | None = None,
+        clock: FakeClock | None = None,
+        connections: int = 32,
+        **cache: Any,
     ) -> ImgurClient:
         settings = CacheSettings(**({"lease_s": 0.5} | cache))
         shared = SharedCache.from_url(
@@ -62,6 +67,7 @@ class Processes:
             clock or FakeClock(),
             namespace=self.namespace,
             prefix=self.prefix,
+            max_connections=connections,
         )
         client = aiohttp_client(
             None,
@@ -138,6 +144,18 @@ async def test_one_process_fetch_serves_every_process(cluster: Processes) -> Non
     assert second.data == first.data and second.fetched_at == first.fetched_at
     assert [i.id for i in await b.get(sansio.gallery())] == [i.id for i in first.parse(
         sansio.gallery().parse)]  # fmt: skip
+
+
+async def test_a_burst_waits_for_redis_connections_instead_of_giving_up_on_redis(
+    cluster: Processes, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.INFO, logger=LOGGER)
+    a, b = cluster.open(connections=2), cluster.open(connections=2)
+    requests = [sansio.gallery_search(f"burst {i}") for i in range(40)]
+    await asyncio.gather(*(a.fetch(r) for r in requests))  # 40 at once over 2 connections
+    again = await asyncio.gather(*(b.fetch(r) for r in requests))
+    assert all(f.from_cache for f in again) and calls(cluster.emu) == 40
+    assert not [r for r in caplog.records if r.name == LOGGER]  # Redis never "went away"
 
 
 async def test_keys_are_namespaced_without_the_client_id(
