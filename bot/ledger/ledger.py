@@ -249,6 +249,7 @@ class Ledger:
         self.clock = clock
         self.book = book
         self.owner = owner
+        self._leases_cover = 0  # the highest Imgur count the day's leases were raised to
         self.orphans_recovered = 0
         self._client_hits: list[tuple[float, float]] = []  # (at, day_start), last two months
         self._pending: set[asyncio.Future[Any]] = set()
@@ -383,8 +384,12 @@ class Ledger:
             if book.lease_left >= cost:
                 return
             chunk = max(cost - book.lease_left, book.lease_budget // LEASES_A_DAY, 1)
-            granted = await records.lease(self.store, book.day_start, chunk, book.lease_budget)
+            granted, leased = await records.lease(
+                self.store, book.day_start, chunk, book.lease_budget
+            )
             book.add_lease(granted)
+            # The day's leases cover this much: Imgur's count below it needs no raising.
+            self._leases_cover = max(self._leases_cover, leased)
 
     # -- charging ---------------------------------------------------------------------------
 
@@ -512,7 +517,19 @@ class Ledger:
         )
 
     def _keep_above_imgur(self, now: float) -> None:
-        """Add what Imgur counted beyond the ledger's total as an adjustment row."""
+        """Add what Imgur counted beyond the ledger's total as an adjustment row.
+
+        Sharing the budget, this process's total is only its own part of what Imgur counts
+        for the Client-ID: the others' calls would look like a deficit in each of them (and
+        be counted again in every process). There the truth to keep above Imgur's count is
+        the day's leases, which bound every process's grants: they are raised to it."""
+        if self.owner is not None:
+            count = self.book.imgur_count
+            if count > self._leases_cover:
+                self._leases_cover = count
+                day = self.book.day_start
+                self._track(asyncio.ensure_future(records.leased_at_least(self.store, day, count)))
+            return
         deficit = self.book.deficit()
         if deficit <= 0:
             return
@@ -608,6 +625,7 @@ class Ledger:
 
     def _roll_if_due(self, now: float) -> None:
         if self.book.roll_day(now):
+            self._leases_cover = 0
             self._save_state()
             before = now - self.settings.audit_retention_days * DAY
             self._track(self.store.queue_write(records.prune(before)))

@@ -240,9 +240,27 @@ async def load_totals(store: Any, *, day_start: float, since_active: float, now:
 # -- sharing one budget between processes ---------------------------------------------------
 
 
-async def lease(store: Any, day_start: float, wanted: int, budget: int) -> int:
+async def leased_at_least(store: Any, day_start: float, count: int) -> None:
+    """Imgur has counted ``count`` credits today: the day's leases cover at least that, so
+    what it counted beyond the processes' leases (another app with the Client-ID) is taken
+    from what they may still lease, once, however many processes saw the figure."""
+    await store.execute(
+        "INSERT INTO ledger_leases (day_start, leased) VALUES (?, 0)"
+        " ON CONFLICT (day_start) DO NOTHING",
+        float(day_start),
+    )
+    await store.execute(
+        "UPDATE ledger_leases SET leased = ? WHERE day_start = ? AND leased < ?",
+        count,
+        float(day_start),
+        count,
+    )
+
+
+async def lease(store: Any, day_start: float, wanted: int, budget: int) -> tuple[int, int]:
     """Take up to ``wanted`` credits of today's shared ``budget``: atomic, so the leases of
-    every process never add up past it. Returns what was granted (0 when none is left)."""
+    every process never add up past it. Returns what was granted (0 when none is left) and
+    the day's leases in all, as far as this call saw them."""
     await store.execute(
         "INSERT INTO ledger_leases (day_start, leased) VALUES (?, 0)"
         " ON CONFLICT (day_start) DO NOTHING",
@@ -258,14 +276,14 @@ async def lease(store: Any, day_start: float, wanted: int, budget: int) -> int:
             budget,
         )
         if row is not None:
-            return wanted
+            return wanted, int(row["leased"])
         left = await store.fetchone(
             "SELECT ? - leased AS left FROM ledger_leases WHERE day_start = ?",
             budget,
             float(day_start),
         )
         wanted = min(wanted, int(left["left"]) if left else 0)
-    return 0
+    return 0, budget
 
 
 def give_back(day_start: float, credits: int) -> Statement:

@@ -207,3 +207,45 @@ async def test_processes_killed_mid_burst_never_passed_the_budget(open_store, po
     left = await store.fetch("SELECT id FROM ledger_charges WHERE state = 'reserved'")
     assert left == []
     assert await counted(store) <= BUDGET
+
+
+async def test_imgurs_count_of_every_process_together_is_not_counted_again_in_each(
+    open_store, clock
+) -> None:
+    """Imgur's figures are the Client-ID's, all processes together: each process must not
+    take the others' calls for a deficit of its own (that counted them once per process)."""
+    store, ledgers = await open_cluster(open_store, clock, ["a", "b", "c", "d"])
+    spent = 0
+    for n in range(40):
+        ledger = ledgers[n % 4]
+        async with ledger.charge(n % 5, n, 1, "gallery") as charge:
+            charge.settle(1)
+        spent += 1
+        # Every answer carries Imgur's count for the Client-ID: what all four spent.
+        remaining = BUDGET - spent
+        ledger.observe(RateLimits(client_limit=BUDGET, client_remaining=remaining))
+    for ledger in ledgers:
+        await ledger.flush()
+    assert await counted(store) == spent  # no adjustment rows: nothing counted twice
+    leased = (await store.fetchone("SELECT leased FROM ledger_leases"))["leased"]
+    assert spent <= leased <= BUDGET
+
+
+async def test_what_another_app_spent_on_the_client_id_is_kept_from_every_process(
+    open_store, clock
+) -> None:
+    store, (a, b) = await open_cluster(open_store, clock, ["a", "b"])
+    async with a.charge(1, 1, 1, "gallery") as charge:
+        charge.settle(1)
+    # Imgur has counted 200 credits: one is ours, 199 another app's with the same Client-ID.
+    a.observe(RateLimits(client_limit=BUDGET, client_remaining=BUDGET - 200))
+    await a.flush()  # the raise is a background write: flush waits for it
+    leased = (await store.fetchone("SELECT leased FROM ledger_leases"))["leased"]
+    assert leased >= 200
+    granted = 0
+    with pytest.raises(QuotaExceeded):
+        for n in range(BUDGET):
+            async with b.charge(2, n, 1, "gallery") as charge:
+                charge.settle(1)
+            granted += 1
+    assert granted <= BUDGET - 200
