@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import functools
 import logging
+import random
 import time
 from collections.abc import AsyncIterator, Iterable, Sequence
 from typing import Any
@@ -85,6 +86,15 @@ def _translate(exc: BaseException) -> BaseException:
     ):
         return StoreUnavailable("the database server cannot be reached", exc)
     return exc
+
+
+# Conflicts between processes that a second try resolves: nothing was written.
+_TRANSIENT = (asyncpg.DeadlockDetectedError, asyncpg.SerializationError)
+_GROUP_ATTEMPTS = 5
+
+
+class _TryAgain(Exception):
+    """A queued group met a transient conflict and was rolled back whole."""
 
 
 class PostgresStore:
@@ -295,6 +305,22 @@ class PostgresStore:
     async def _commit_group(
         self, group: list[tuple[list[Statement], asyncio.Future[None]]]
     ) -> None:
+        # Processes sharing the database write the same rows (the day's leases, the state):
+        # PostgreSQL may pick this transaction as a deadlock's victim, or refuse it for a
+        # serialization conflict. Nothing of it is kept then, so the whole group is tried
+        # again, in its order (a write retried after the ones behind it could land after a
+        # later update of the same row).
+        for attempt in range(1, _GROUP_ATTEMPTS + 1):
+            try:
+                await self._try_group(group, last=attempt == _GROUP_ATTEMPTS)
+                return
+            except _TryAgain:
+                await asyncio.sleep(0.01 * attempt * (1 + random.random()))
+
+    async def _try_group(
+        self, group: list[tuple[list[Statement], asyncio.Future[None]]], *, last: bool
+    ) -> None:
+        retryable = () if last else _TRANSIENT
         done: list[asyncio.Future[None]] = []
         try:
             async with self._pool.acquire() as conn, conn.transaction():
@@ -303,11 +329,17 @@ class PostgresStore:
                         async with conn.transaction():  # a savepoint
                             for sql, params in statements:
                                 await conn.execute(to_postgres(sql), *params)
+                    except retryable:
+                        raise _TryAgain() from None
                     except asyncpg.PostgresError as exc:
                         if not future.done():
                             future.set_exception(_translate(exc))
                     else:
                         done.append(future)
+        except _TryAgain:
+            raise
+        except retryable as exc:
+            raise _TryAgain() from exc
         except Exception as exc:  # the commit itself, or the connection, failed
             for future in done:
                 if not future.done():

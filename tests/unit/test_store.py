@@ -331,3 +331,29 @@ async def test_processes_starting_together_on_a_new_database_all_open_it(open_st
     await stores[0].execute("INSERT INTO notes (guild_id, body, at) VALUES (?, ?, ?)", 1, "a", 0)
     for store in stores:
         assert await store.fetch("SELECT body FROM notes") == [{"body": "a"}]
+
+
+COUNTERS = Schema(
+    "counters", [["CREATE TABLE counters (k INTEGER PRIMARY KEY, v INTEGER NOT NULL)"]]
+)
+
+
+@pytest.mark.parametrize("engine", ["postgresql"])
+async def test_queued_writes_that_deadlock_across_processes_are_tried_again_in_order(open_store):
+    """Two processes' queued writes lock two rows in opposite orders: PostgreSQL kills one
+    transaction as the deadlock's victim. Its group is tried again whole, so both land."""
+    one, two = [await open_store(migrations=[COUNTERS]) for _ in range(2)]
+    await one.execute("INSERT INTO counters (k, v) VALUES (1, 0), (2, 0)")
+
+    def bump(first: int, second: int) -> list[tuple[str, tuple]]:
+        return [
+            ("UPDATE counters SET v = v + 1 WHERE k = ?", (first,)),
+            ("SELECT pg_sleep(0.3)", ()),  # both now hold their first row
+            ("UPDATE counters SET v = v + 1 WHERE k = ?", (second,)),
+        ]
+
+    await asyncio.gather(one.queue_write(bump(1, 2)), two.queue_write(bump(2, 1)))
+    assert await one.fetch("SELECT k, v FROM counters ORDER BY k") == [
+        {"k": 1, "v": 2},
+        {"k": 2, "v": 2},
+    ]
