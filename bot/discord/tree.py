@@ -10,13 +10,14 @@ from __future__ import annotations
 
 import logging
 import secrets
+import time
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 import discord
 from discord import app_commands
 
-from bot.discord.replies import relative_time, reply_privately
+from bot.discord.replies import GONE, relative_time, reply_privately
 from bot.errors import BadInput, QuotaExceeded
 from bot.imgur import errors as imgur
 from bot.memes import MemeError
@@ -72,6 +73,11 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
             " ".join([*error.parents, error.name]),
         )
         return COMMANDS_UPDATING, False
+    if isinstance(error, discord.HTTPException) and error.code in GONE:
+        # Discord gave up on the interaction before the bot acknowledged it (3 seconds):
+        # nothing can reach the member now. Not a bug, but the owner should know why.
+        _warn_gone()
+        return "", False
     if isinstance(error, app_commands.CommandOnCooldown):
         when = datetime.now(UTC) + timedelta(seconds=error.retry_after)
         return f"Slow down a little: you can use this again {relative_time(when)}.", False
@@ -130,6 +136,26 @@ def describe_error(error: BaseException) -> tuple[str, bool]:
     return "", True
 
 
+_gone_warned_at = 0.0
+_gone_since_warning = 0
+
+
+def _warn_gone() -> None:
+    """One warning a minute, however many interactions expire in a burst."""
+    global _gone_warned_at, _gone_since_warning
+    _gone_since_warning += 1
+    now = time.monotonic()
+    if now - _gone_warned_at < 60:
+        return
+    log.warning(
+        "%d interaction(s) expired before the bot could acknowledge them (Discord allows 3 s): "
+        "the bot is overloaded or its connection to Discord is slow; members saw "
+        '"The application did not respond"',
+        _gone_since_warning,
+    )
+    _gone_warned_at, _gone_since_warning = now, 0
+
+
 def outcome_of(error: BaseException, unexpected: bool) -> str:
     """How a failed command counts in the metrics: ``rejected`` (the member's input, a check,
     a cooldown), ``refused`` (the quota ledger), ``failed`` (Imgur, the database, a timeout)
@@ -142,6 +168,8 @@ def outcome_of(error: BaseException, unexpected: bool) -> str:
         error = error.cause
     if isinstance(error, QuotaExceeded):
         return "refused"
+    if isinstance(error, discord.HTTPException) and error.code in GONE:
+        return "expired"
     if isinstance(error, imgur.ImgurError | StoreUnavailable | TimeoutError):
         return "failed"
     return "rejected"

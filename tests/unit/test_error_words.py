@@ -84,3 +84,28 @@ def test_what_imgur_would_refuse_is_said_in_plain_words(builder, args, expected)
     text = str(caught.value)
     assert expected in text
     assert "must be" not in text and "got '" not in text and "\u202e" not in text
+
+
+def test_an_interaction_discord_gave_up_on_is_not_a_bug(caplog):
+    """A command acknowledged too late (10062 Unknown interaction): nobody can be told, and
+    it is not an error with an id and a traceback, but the owner learns why, once a minute."""
+    import logging
+
+    import discord
+
+    from bot.discord import tree
+
+    class Answer:
+        status, reason = 404, "Not Found"
+
+    gone = discord.NotFound(Answer(), {"code": 10062, "message": "Unknown interaction"})
+    wrapped = app_commands.CommandInvokeError.__new__(app_commands.CommandInvokeError)
+    wrapped.original = gone
+    tree._gone_warned_at = 0.0
+    with caplog.at_level(logging.WARNING, logger="bot.discord.tree"):
+        for _ in range(3):
+            message, unexpected = describe_error(wrapped)
+            assert not unexpected
+    (warning,) = [r.getMessage() for r in caplog.records]
+    assert warning.startswith("1 interaction(s) expired before the bot could acknowledge them")
+    assert tree.outcome_of(wrapped, unexpected) == "expired"
