@@ -104,7 +104,7 @@ def test_an_interaction_discord_gave_up_on_is_not_a_bug(caplog):
     tree._gone_warned_at = 0.0
     with caplog.at_level(logging.WARNING, logger="bot.discord.tree"):
         for _ in range(3):
-            message, unexpected = describe_error(wrapped)
+            _message, unexpected = describe_error(wrapped)
             assert not unexpected
     (warning,) = [r.getMessage() for r in caplog.records]
     assert warning.startswith("1 interaction(s) expired before the bot could acknowledge them")
