@@ -22,6 +22,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.config import load_config
 from bot.failures import MEANING, ExitStatus
 
 REPO = Path(__file__).resolve().parents[2]
@@ -201,3 +202,32 @@ def test_readme_exit_status_table_is_the_code_s():
     readme = (REPO / "README.md").read_text()
     table = dict(re.findall(r"^\| (\d+) \| (.+) \|$", readme, re.M))
     assert table == {str(int(s)): MEANING[s] for s in ExitStatus}
+
+
+def test_the_cluster_profile_runs_two_shards_on_one_postgresql_and_redis(tmp_path):
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    bots = {
+        n: s for n, s in services.items() if "cluster" in s.get("profiles", ()) and "build" in s
+    }
+    assert set(bots) == {"imgurbot-shard-0", "imgurbot-shard-1"}
+    assert "profiles" not in services["imgurbot"]  # `docker compose up` is unchanged
+    for secret in compose["secrets"]:
+        (tmp_path / secret).write_text(f"{secret}-value\n")
+    seen = []
+    for service in bots.values():
+        env = {
+            key: str(tmp_path / Path(value).name) if key.endswith("_FILE") else str(value)
+            for key, value in service["environment"].items()
+        }
+        config = load_config(None, env)  # every key is one the bot knows, every value valid
+        assert config.store.url.startswith("postgresql://") and config.cache.redis_url
+        assert config.secrets.pgpassword.get_secret_value() == "postgres_password-value"
+        assert config.discord.shard_count == 2
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        seen.append((config.discord.shard_ids, config.store.process_name, service["volumes"][0]))
+    ids, names, volumes = zip(*sorted(seen), strict=True)
+    assert ids == ([0], [1]) and len(set(names)) == len(set(volumes)) == 2
+    assert services["postgres"]["environment"]["POSTGRES_PASSWORD_FILE"].endswith(
+        "postgres_password"
+    )
