@@ -217,6 +217,8 @@ class ImgurTree(app_commands.CommandTree["ImgurBot"]):
                 f"Something went wrong on my side (error id `{error_id}`). "
                 "The bot's owner can look it up in the logs."
             )
+        if not message and not unexpected:
+            return  # Discord gave up on the interaction (see describe_error): nobody to tell
         if interaction.type is discord.InteractionType.autocomplete:
             # Autocomplete cannot carry a message: an empty list of suggestions says enough.
             try:
