@@ -282,7 +282,7 @@ def process_name(config: Config) -> str | None:
     name settles what the process left unfinished."""
     if not shared(config.store):
         return None
-    return config.store.process_name or "bot"
+    return config.store.member_name
 
 
 @asynccontextmanager

@@ -315,6 +315,12 @@ class StoreSettings(_Section):
     # else "bot".
     process_name: str | None = Field(None, min_length=1, max_length=64)
 
+    @property
+    def member_name(self) -> str:
+        """This process's name among those sharing the database (``process_name``, set or
+        derived from the shards; "bot" when neither says)."""
+        return self.process_name or "bot"
+
     @field_validator("url")
     @classmethod
     def _postgres_url(cls, value: str | None) -> str | None:

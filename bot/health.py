@@ -69,7 +69,7 @@ def health_path(store: StoreSettings) -> Path:
     beside where that file would be, one per process (several may share a machine)."""
     database = Path(store.path)
     if store.url:
-        return database.with_name(f"{store.process_name or 'bot'}.health.json")
+        return database.with_name(f"{store.member_name}.health.json")
     return database.with_name(database.name + ".health.json")
 
 

@@ -216,8 +216,10 @@ async def _probe_postgres(url: str, password: SecretStr | None) -> Failure | Non
     """Connect to the server and write to a temporary table, as the bot will."""
     import asyncpg
 
+    from bot.store.postgres import password_option
+
     key = f"[store] url = {url!r}"  # the url holds no password: the settings refuse one
-    secret = {"password": password.get_secret_value()} if password is not None else {}
+    secret = password_option(password)
     try:
         conn = await asyncio.wait_for(asyncpg.connect(dsn=url, **secret), timeout=10)
     except (OSError, TimeoutError, asyncpg.CannotConnectNowError) as exc:

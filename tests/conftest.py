@@ -10,6 +10,8 @@ import logging
 import os
 import secrets as _secrets
 import socket
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import pytest
@@ -135,6 +137,29 @@ async def redis_prefix():
             await client.aclose()
 
 
+@asynccontextmanager
+async def postgres_schema() -> AsyncIterator[str]:
+    """A PostgreSQL schema of the test's own on the test server, dropped with all it holds
+    afterwards (the test fails under CI, or is skipped, when the server is down)."""
+    import asyncpg
+
+    await require_postgres()
+    schema = f"test_{_secrets.token_hex(6)}"
+    conn = await asyncpg.connect(TEST_POSTGRES_URL)
+    try:
+        await conn.execute(f"CREATE SCHEMA {schema}")
+    finally:
+        await conn.close()
+    try:
+        yield schema
+    finally:
+        conn = await asyncpg.connect(TEST_POSTGRES_URL)
+        try:
+            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
+        finally:
+            await conn.close()
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def engine(request) -> str:
     return request.param
@@ -150,14 +175,6 @@ async def open_store(engine, tmp_path):
     from bot.store.postgres import PostgresStore
 
     opened = []
-    schema = f"test_{_secrets.token_hex(6)}"
-    if engine == "postgresql":
-        import asyncpg
-
-        await require_postgres()
-        conn = await asyncpg.connect(TEST_POSTGRES_URL)
-        await conn.execute(f"CREATE SCHEMA {schema}")
-        await conn.close()
 
     async def open_(migrations=()):
         if engine == "sqlite":
@@ -171,15 +188,14 @@ async def open_store(engine, tmp_path):
         opened.append(store)
         return store
 
-    try:
-        yield open_
-    finally:
-        for store in opened:
-            await store.close()
+    async with AsyncExitStack() as stack:
         if engine == "postgresql":
-            conn = await asyncpg.connect(TEST_POSTGRES_URL)
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-            await conn.close()
+            schema = await stack.enter_async_context(postgres_schema())
+        try:
+            yield open_
+        finally:
+            for store in opened:
+                await store.close()
 
 
 @pytest.fixture
@@ -198,20 +214,5 @@ async def store_env(engine, tmp_path):
     if engine == "sqlite":
         yield {"IMGURBOT_STORE__PATH": f'"{tmp_path / "imgurbot.db"}"'}
         return
-    import asyncpg
-
-    await require_postgres()
-    schema = f"test_{_secrets.token_hex(6)}"
-    conn = await asyncpg.connect(TEST_POSTGRES_URL)
-    try:
-        await conn.execute(f"CREATE SCHEMA {schema}")
-    finally:
-        await conn.close()
-    try:
+    async with postgres_schema() as schema:
         yield {"IMGURBOT_STORE__URL": f"{TEST_POSTGRES_URL}?search_path={schema}"}
-    finally:
-        conn = await asyncpg.connect(TEST_POSTGRES_URL)
-        try:
-            await conn.execute(f"DROP SCHEMA {schema} CASCADE")
-        finally:
-            await conn.close()

@@ -240,15 +240,20 @@ async def load_totals(store: Any, *, day_start: float, since_active: float, now:
 # -- sharing one budget between processes ---------------------------------------------------
 
 
-async def leased_at_least(store: Any, day_start: float, count: int) -> None:
-    """Imgur has counted ``count`` credits today: the day's leases cover at least that, so
-    what it counted beyond the processes' leases (another app with the Client-ID) is taken
-    from what they may still lease, once, however many processes saw the figure."""
+async def _lease_row(store: Any, day_start: float) -> None:
+    """The day's row of leases, made at 0 by whichever process asks first."""
     await store.execute(
         "INSERT INTO ledger_leases (day_start, leased) VALUES (?, 0)"
         " ON CONFLICT (day_start) DO NOTHING",
         float(day_start),
     )
+
+
+async def leased_at_least(store: Any, day_start: float, count: int) -> None:
+    """Imgur has counted ``count`` credits today: the day's leases cover at least that, so
+    what it counted beyond the processes' leases (another app with the Client-ID) is taken
+    from what they may still lease, once, however many processes saw the figure."""
+    await _lease_row(store, day_start)
     await store.execute(
         "UPDATE ledger_leases SET leased = ? WHERE day_start = ? AND leased < ?",
         count,
@@ -261,11 +266,7 @@ async def lease(store: Any, day_start: float, wanted: int, budget: int) -> tuple
     """Take up to ``wanted`` credits of today's shared ``budget``: atomic, so the leases of
     every process never add up past it. Returns what was granted (0 when none is left) and
     the day's leases in all, as far as this call saw them."""
-    await store.execute(
-        "INSERT INTO ledger_leases (day_start, leased) VALUES (?, 0)"
-        " ON CONFLICT (day_start) DO NOTHING",
-        float(day_start),
-    )
+    await _lease_row(store, day_start)
     while wanted > 0:
         row = await store.fetchone(
             "UPDATE ledger_leases SET leased = leased + ?"

@@ -64,6 +64,12 @@ def to_postgres(sql: str) -> str:
     return "".join(out)
 
 
+def password_option(password: Any) -> dict[str, str]:
+    """asyncpg's ``password=`` from the PGPASSWORD secret, if one was given; else asyncpg
+    reads PGPASSWORD and ~/.pgpass itself. Never part of the url, which shows in messages."""
+    return {"password": password.get_secret_value()} if password is not None else {}
+
+
 def _rowcount(status: str) -> int:
     """asyncpg answers a write with a status such as ``UPDATE 3`` or ``INSERT 0 1``."""
     last = status.rsplit(" ", 1)[-1]
@@ -131,9 +137,7 @@ class PostgresStore:
         """Connect a pool to ``url`` and apply ``migrations``. ``schema`` puts every table
         in that PostgreSQL schema (tests use one each)."""
         server_settings = {"search_path": schema} if schema else None
-        # A password given as a secret (PGPASSWORD_FILE); else asyncpg reads PGPASSWORD and
-        # ~/.pgpass itself. Never part of the url, which shows in messages.
-        secret = {"password": password.get_secret_value()} if password is not None else {}
+        secret = password_option(password)
         try:
             pool = await asyncpg.create_pool(
                 dsn=url,
